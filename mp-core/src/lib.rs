@@ -1,0 +1,49 @@
+//! Python's `multiprocessing`, done right for Rust systems code.
+//!
+//! `mp-core` starts child processes with `fork` and runs a process pool over them; it re-exports
+//! [`mp_ipc`] (pipes, queues, locks, semaphores, shared memory, message queues, signals), so one
+//! dependency gives you everything. No async runtime, no hidden threads: a [`Process`] is a pid
+//! and a cached exit status.
+//!
+//! | Python `multiprocessing` | `mp-core` |
+//! | --- | --- |
+//! | `Process(target=f, args=(a,))` + `start()` | [`spawn`]`(move \|\| f(a))` |
+//! | `Process(name=…, daemon=True)` | [`Builder::new()`](Builder)`.name(…).daemon(true).spawn(…)` |
+//! | subclass with `run()` | a type implementing [`Run`] |
+//! | `p.join()` / `p.join(timeout)` | [`Process::join`] / [`Process::join_timeout`] (`None` while running) |
+//! | `p.name`, `p.pid`, `p.daemon` | [`Process::name`], [`Process::pid`], [`Process::is_daemon`] |
+//! | `p.is_alive()` | [`Process::is_alive`] |
+//! | `p.exitcode` | [`Process::exit_status`] → [`ExitStatus::exitcode`] (negative signal) |
+//! | `p.terminate()` / `p.kill()` | [`Process::terminate`] / [`Process::kill`] |
+//! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] |
+//! | `cpu_count()` | [`cpu_count`] |
+//!
+//! A target returns `()` or a `Result`: `Err` prints `Error: …` on stderr and exits with 1; a
+//! panic prints its message and exits with 1.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! fn greet(name: &str, times: u32) {
+//!     for _ in 0..times {
+//!         let _ = name.len();
+//!     }
+//! }
+//!
+//! let name = String::from("Levi");
+//! let p = mp_core::spawn(move || greet(&name, 3))?;
+//! let status = p.join_timeout(Duration::from_secs(10))?.expect("child finished");
+//! assert!(status.success());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod process;
+
+pub use mp_ipc;
+pub use process::{
+    Builder, ExitStatus, Outcome, Pid, Process, ProcessInfo, Run, cpu_count, current_process, parent_process,
+    spawn,
+};

@@ -1,0 +1,124 @@
+//! File-descriptor calls: pipes, socket pairs, reads, writes and `poll`.
+
+use super::{cvt, cvt_r, remaining};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)`.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    cvt(unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    })?;
+    // SAFETY: socketpair succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Asks for a larger pipe buffer (`F_SETPIPE_SZ`); best effort, the result is ignored by callers
+/// that can live with the default.
+pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: fcntl on a valid descriptor with an integer argument.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) }).map(drop)
+}
+
+/// One `read(2)`, retried on `EINTR`. `Ok(0)` is end of file.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    cvt_r(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
+}
+
+/// One `read(2)` into spare capacity, retried on `EINTR`; returns the bytes read.
+pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is valid for writes of `spare.len()` bytes (uninitialised is fine for read).
+    let n = cvt_r(|| unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })? as usize;
+    // SAFETY: the kernel initialised exactly `n` bytes past the old length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Writes all of `a` then all of `b` with `writev(2)` (one call in the common case), retrying on
+/// `EINTR` and short writes. `EPIPE` comes back as `io::ErrorKind::BrokenPipe`, which callers
+/// report as "disconnected"; Rust programs ignore `SIGPIPE` by default, so it does not kill them.
+pub(crate) fn write_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+    while !a.is_empty() || !b.is_empty() {
+        let iov = [
+            libc::iovec { iov_base: a.as_ptr() as *mut _, iov_len: a.len() },
+            libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() },
+        ];
+        // SAFETY: both iovecs point into live slices borrowed for this call.
+        let mut n = cvt_r(|| unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) })? as usize;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let take = n.min(a.len());
+        a = &a[take..];
+        n -= take;
+        b = &b[n..];
+    }
+    Ok(())
+}
+
+/// Which of `fds` are readable (or at end of file / in error, which a read then reports),
+/// waiting until at least one is or the deadline passes. Returns one flag per descriptor;
+/// all `false` means the deadline passed.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    poll(&mut pfds, deadline)?;
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// `poll(2)` against a deadline; returns the number of ready entries (0 when it passed).
+/// `EINTR` is retried with the time left recomputed.
+pub(crate) fn poll(pfds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<usize> {
+    loop {
+        let timeout_ms = match remaining(deadline) {
+            None => -1,
+            // Round up, so that a wait never ends before its deadline.
+            Some(d) => libc::c_int::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX),
+        };
+        // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structs.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+        match cvt(r) {
+            Ok(0) if deadline.is_some_and(|d| Instant::now() < d) => continue,
+            Ok(n) => return Ok(n as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `fd` is readable right now (or at end of file), without waiting.
+pub(crate) fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut p = [libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    // SAFETY: `p` is a valid one-element pollfd array.
+    let r = cvt_r(|| unsafe { libc::poll(p.as_mut_ptr(), 1, 0) })?;
+    Ok(r > 0)
+}
+
+/// Opens `/dev/null` read-only with close-on-exec.
+pub fn open_dev_null() -> io::Result<OwnedFd> {
+    // SAFETY: the path is a NUL-terminated literal.
+    let fd = cvt_r(|| unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    // SAFETY: open succeeded; the descriptor is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `dup2(from, to)`: makes `to` refer to `from`'s open file (without close-on-exec).
+pub fn dup2(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 on a valid descriptor; `to` is replaced atomically.
+    cvt_r(|| unsafe { libc::dup2(from.as_raw_fd(), to) }).map(drop)
+}
