@@ -22,6 +22,96 @@ def spawn_join(n):
     return (time.perf_counter() - t) / n * 1e6
 
 
+def ponger(conn, n):
+    for _ in range(n):
+        conn.send_bytes(conn.recv_bytes())
+
+
+def pipe_rtt(n):
+    a, b = mp.Pipe()
+    p = mp.Process(target=ponger, args=(b, n))
+    p.start()
+    msg = b"x" * 64
+    t = time.perf_counter()
+    for _ in range(n):
+        a.send_bytes(msg)
+        a.recv_bytes()
+    dt = time.perf_counter() - t
+    p.join()
+    return dt / n * 1e6
+
+
+def sink(conn, n):
+    for _ in range(n):
+        conn.recv_bytes()
+
+
+def pipe_bw(n, size=1 << 20):
+    r, w = mp.Pipe(duplex=False)
+    p = mp.Process(target=sink, args=(r, n))
+    p.start()
+    msg = b"x" * size
+    t = time.perf_counter()
+    for _ in range(n):
+        w.send_bytes(msg)
+    p.join()
+    return n * size / (time.perf_counter() - t) / 1e6
+
+
+def drain(q, n):
+    for _ in range(n):
+        q.get()
+
+
+def fill(q, n, item):
+    for _ in range(n):
+        q.put(item)
+
+
+def queue_1p1c(n):
+    q = mp.Queue(1000)
+    item = b"x" * 64
+    c = mp.Process(target=drain, args=(q, n))
+    c.start()
+    t = time.perf_counter()
+    for _ in range(n):
+        q.put(item)
+    c.join()
+    return n / (time.perf_counter() - t)
+
+
+def queue_4p4c(per):
+    q = mp.Queue(1000)
+    item = b"x" * 64
+    t = time.perf_counter()
+    ps = [mp.Process(target=drain, args=(q, per)) for _ in range(4)]
+    ps += [mp.Process(target=fill, args=(q, per, item)) for _ in range(4)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    return 4 * per / (time.perf_counter() - t)
+
+
+def sem_partner(a, b, n):
+    for _ in range(n):
+        a.acquire()
+        b.release()
+
+
+def sem_rtt(n):
+    a, b = mp.Semaphore(0), mp.Semaphore(0)
+    p = mp.Process(target=sem_partner, args=(a, b, n))
+    p.start()
+    t = time.perf_counter()
+    for _ in range(n):
+        a.release()
+        b.acquire()
+    dt = time.perf_counter() - t
+    p.join()
+    return dt / n * 1e6
+
+
 def median(f, *args):
     return statistics.median(f(*args) for _ in range(ROUNDS))
 
@@ -31,3 +121,8 @@ if __name__ == "__main__":
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     k = lambda n: max(1, int(n * scale))
     print(f"spawn_join_us {median(spawn_join, k(200)):.1f} us/process")
+    print(f"pipe_rtt_64B_us {median(pipe_rtt, k(20000)):.2f} us")
+    print(f"pipe_bw_1MiB_MBps {median(pipe_bw, k(1000)):.0f} MB/s")
+    print(f"queue_1p1c_msgs_per_s {median(queue_1p1c, k(100000)):.0f} msgs/s")
+    print(f"queue_4p4c_msgs_per_s {median(queue_4p4c, k(25000)):.0f} msgs/s")
+    print(f"sem_rtt_us {median(sem_rtt, k(20000)):.2f} us")

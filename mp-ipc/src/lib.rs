@@ -1,14 +1,83 @@
-//! placeholder (filled in by the IPC work)
+//! Inter-process communication for processes made with `fork`: Python's `multiprocessing` IPC,
+//! typed with `serde` and fast enough that nobody reaches past it for raw `libc`.
+//!
+//! | Python `multiprocessing` | `mp-ipc` |
+//! | --- | --- |
+//! | `Pipe()` (duplex) | [`Pipe::duplex`] → two [`Connection`]s |
+//! | `Pipe(duplex=False)` | [`Pipe::simplex`] → [`PipeReader`] + [`PipeWriter`] |
+//! | `conn.send(obj)` / `conn.recv()` | `send(&value)` / `recv::<T>()` (postcard, length-framed) |
+//! | `conn.send_bytes` / `recv_bytes` / `poll(t)` | `send_bytes` / `recv_bytes` / `poll(t)` |
+//! | `Queue(maxsize)` | [`Queue::new`]`(maxsize)` |
+//! | `q.put(x, block, timeout)` | [`Queue::put`], [`Queue::try_put`], [`Queue::put_timeout`] |
+//! | `q.get(block, timeout)` | [`Queue::get`], [`Queue::try_get`], [`Queue::get_timeout`] |
+//! | `q.qsize()`, `empty()`, `full()`, `close()` | the same names (`qsize` is exact) |
+//! | `Lock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier` | [`Lock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Barrier`] |
+//! | `Value(typecode, v)`, `Array(typecode, seq)` | [`Value`], [`Array`] (for [`Plain`] data) |
+//! | `shared_memory.SharedMemory(name)` | [`SharedMemory`] (`shm_open`) |
+//! | POSIX message queues (`mq_open`) | [`MessageQueue`] |
+//! | `signal` handlers | [`signal::Signals`] (block + `signalfd`, no handler) |
+//! | `multiprocessing.connection.wait` | [`wait_readable`] |
+//!
+//! Every blocking call comes in four shapes with the same names everywhere: blocking (`recv`),
+//! `try_` (never waits), `_timeout(Duration)` and `_deadline(Instant)`. Errors are small enums
+//! ([`RecvError`], [`SendError`]) with `is_timeout()`/`is_disconnected()`; a send takes `&T`, so
+//! the value is still yours when it fails.
+//!
+//! Every descriptor is an `OwnedFd` with close-on-exec set at creation, and every fd-backed type
+//! implements `AsFd`/`AsRawFd`. Named objects ([`SharedMemory`], [`MessageQueue`]) are created
+//! with mode 0600 and removed when their creator's handle drops. All `libc` calls live in one
+//! private module.
+//!
+//! # Examples
+//!
+//! ```
+//! use mp_ipc::{Pipe, Queue};
+//!
+//! let (mut parent, child_end) = Pipe::duplex()?;
+//! let jobs: Queue<u64> = Queue::new(100)?;
+//! let worker = mp_core::spawn(|| {
+//!     jobs.close(); // this process only consumes: it is not one of the producers
+//!     let mut sum = 0;
+//!     while let Ok(n) = jobs.get() {
+//!         sum += n;
+//!     }
+//!     child_end.send(&sum).unwrap();
+//! })?;
+//! for n in 1..=10 {
+//!     jobs.put(&n)?;
+//! }
+//! jobs.close(); // the last producer: the worker's `get` ends with Disconnected once drained
+//! assert_eq!(parent.recv::<u64>()?, 55);
+//! assert!(worker.join()?.success());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
+mod error;
+mod frame;
+mod mq;
+mod pipe;
+mod queue;
+mod shm;
+pub mod signal;
+mod sync;
 mod sys;
+mod wait;
+
+pub use error::{RecvError, SendError};
+pub use mq::{MessageQueue, MqAttributes};
+pub use pipe::{Connection, Pipe, PipeReader, PipeWriter};
+pub use queue::{DEFAULT_CAPACITY, Queue};
+pub use shm::{Array, ArrayGuard, Guard, Plain, SharedMemory, Value};
+pub use sync::{Barrier, BoundedSemaphore, Event, Lock, LockGuard, LockResult, OwnerDied, Semaphore};
+pub use sys::getrandom;
+pub use wait::wait_readable;
 
 /// Low-level process calls for `mp-core`, which builds its process API on them. Not a stable
 /// interface: use `mp_core::Process` and friends instead.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::sys::cpu_count;
-    pub use crate::sys::fd::poll_readable;
-    pub use crate::sys::fd::{dup2, open_dev_null};
+    pub use crate::sys::fd::{dup2, open_dev_null, poll_readable};
     pub use crate::sys::process::*;
 }

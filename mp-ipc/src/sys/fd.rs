@@ -25,18 +25,12 @@ pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Asks for a larger pipe buffer (`F_SETPIPE_SZ`); best effort, the result is ignored by callers
-/// that can live with the default.
-pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
+/// Sets a pipe's buffer size (`F_SETPIPE_SZ`); returns the size the kernel chose (at least the
+/// one asked for, rounded up to pages).
+pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
     let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
     // SAFETY: fcntl on a valid descriptor with an integer argument.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) }).map(drop)
-}
-
-/// One `read(2)`, retried on `EINTR`. `Ok(0)` is end of file.
-pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-    cvt_r(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) }).map(|n| n as usize)
 }
 
 /// One `read(2)` into spare capacity, retried on `EINTR`; returns the bytes read.
@@ -52,7 +46,11 @@ pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<us
 /// Writes all of `a` then all of `b` with `writev(2)` (one call in the common case), retrying on
 /// `EINTR` and short writes. `EPIPE` comes back as `io::ErrorKind::BrokenPipe`, which callers
 /// report as "disconnected"; Rust programs ignore `SIGPIPE` by default, so it does not kill them.
-pub(crate) fn write_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all2(fd: BorrowedFd<'_>, a: &[u8], b: &[u8], socket: bool) -> io::Result<()> {
+    if socket { send_all2(fd, a, b) } else { writev_all2(fd, a, b) }
+}
+
+fn writev_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
     while !a.is_empty() || !b.is_empty() {
         let iov = [
             libc::iovec { iov_base: a.as_ptr() as *mut _, iov_len: a.len() },
@@ -60,6 +58,31 @@ pub(crate) fn write_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::
         ];
         // SAFETY: both iovecs point into live slices borrowed for this call.
         let mut n = cvt_r(|| unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) })? as usize;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let take = n.min(a.len());
+        a = &a[take..];
+        n -= take;
+        b = &b[n..];
+    }
+    Ok(())
+}
+
+/// Like `writev_all2` for a socket, with `sendmsg(MSG_NOSIGNAL)`: a closed peer gives `EPIPE`,
+/// never a `SIGPIPE`, whatever the process's signal dispositions are.
+fn send_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+    while !a.is_empty() || !b.is_empty() {
+        let mut iov = [
+            libc::iovec { iov_base: a.as_ptr() as *mut _, iov_len: a.len() },
+            libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() },
+        ];
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = 2;
+        // SAFETY: `msg` points at two iovecs over live slices borrowed for this call.
+        let mut n = cvt_r(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })? as usize;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

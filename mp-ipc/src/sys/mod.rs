@@ -1,4 +1,3 @@
-#![allow(dead_code)] // removed once every wrapper has its public user
 //! The one place in the workspace that calls `libc`.
 //!
 //! Everything above this module works with `OwnedFd`, `io::Result` and `Option<Instant>`

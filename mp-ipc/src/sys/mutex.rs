@@ -33,6 +33,12 @@ unsafe impl Sync for RawMutex {}
 // SAFETY: see above.
 unsafe impl Send for RawMutex {}
 
+impl std::fmt::Debug for RawMutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawMutex")
+    }
+}
+
 impl RawMutex {
     /// Initialises the mutex in place as robust and process-shared.
     ///
@@ -87,6 +93,12 @@ impl RawMutex {
             }
         };
         self.finish(r)
+    }
+
+    /// Locks if free now, without reading the clock. `Ok(None)` when busy.
+    pub(crate) fn try_lock(&self) -> io::Result<Option<Locked>> {
+        // SAFETY: the mutex was initialised by `init` and outlives `self`.
+        self.finish(unsafe { libc::pthread_mutex_trylock(self.0.get()) })
     }
 
     /// Unlocks.

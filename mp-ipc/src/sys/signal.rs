@@ -4,6 +4,9 @@ use super::{cvt, cvt_pthread};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+/// A set of signals.
+pub(crate) type SigSet = libc::sigset_t;
+
 /// An empty `sigset_t`.
 pub(crate) fn empty_set() -> libc::sigset_t {
     // SAFETY: an all-zero sigset_t is valid storage; sigemptyset then initialises it.
@@ -25,8 +28,18 @@ pub(crate) fn contains(set: &libc::sigset_t, sig: i32) -> bool {
     unsafe { libc::sigismember(set, sig) == 1 }
 }
 
+/// Adds `set` to the calling thread's blocked signals; returns the previous mask.
+pub(crate) fn block(set: &SigSet) -> io::Result<SigSet> {
+    thread_mask(libc::SIG_BLOCK, set)
+}
+
+/// Replaces the calling thread's signal mask.
+pub(crate) fn set_mask(set: &SigSet) -> io::Result<()> {
+    thread_mask(libc::SIG_SETMASK, set).map(drop)
+}
+
 /// `pthread_sigmask(how, set)`, returning the previous mask of the calling thread.
-pub(crate) fn thread_mask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
+fn thread_mask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
     let mut old = empty_set();
     // SAFETY: both pointers are valid sigsets.
     cvt_pthread(unsafe { libc::pthread_sigmask(how, set, &mut old) })?;

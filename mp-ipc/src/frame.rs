@@ -1,0 +1,231 @@
+//! Length-framed messages on a byte stream: a 4-byte little-endian length, then the payload.
+//!
+//! The reader keeps what it has read in its own buffer, so a timeout in the middle of a frame
+//! loses nothing: the next call carries on where this one stopped.
+
+use crate::error::{RecvError, SendError};
+use crate::sys;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
+
+/// Default largest message: 64 MiB.
+pub(crate) const DEFAULT_MAX: usize = 64 << 20;
+const HEADER: usize = 4;
+/// Bytes asked of the kernel per read when no large frame is pending.
+const CHUNK: usize = 64 << 10;
+/// Frames above this size are read straight into their own buffer, not through the shared one.
+const DIRECT: usize = 64 << 10;
+/// A frame's own buffer grows in steps of at most this much ahead of the data that has arrived,
+/// so that a corrupt but in-limit length prefix costs memory only as fast as bytes arrive.
+const GROW_AHEAD: usize = 16 << 20;
+
+/// Encodes `value` as one frame: header placeholder + postcard bytes, header filled in.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, max: usize) -> Result<Vec<u8>, SendError> {
+    let mut buf = Vec::with_capacity(64);
+    buf.extend_from_slice(&[0; HEADER]);
+    let mut buf = postcard::to_extend(value, buf).map_err(SendError::Encode)?;
+    let len = buf.len() - HEADER;
+    check_len(len, max)?;
+    buf[..HEADER].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(buf)
+}
+
+fn check_len(len: usize, max: usize) -> Result<(), SendError> {
+    if len > max || len > u32::MAX as usize {
+        return Err(SendError::TooLarge { len: len as u64, max: max.min(u32::MAX as usize) as u64 });
+    }
+    Ok(())
+}
+
+/// Writes one frame of raw bytes.
+pub(crate) fn write_bytes(
+    fd: BorrowedFd<'_>,
+    socket: bool,
+    payload: &[u8],
+    max: usize,
+) -> Result<(), SendError> {
+    check_len(payload.len(), max)?;
+    let header = (payload.len() as u32).to_le_bytes();
+    Ok(sys::fd::write_all2(fd, &header, payload, socket)?)
+}
+
+/// Writes one already-encoded frame (from [`encode`]).
+pub(crate) fn write_encoded(fd: BorrowedFd<'_>, socket: bool, frame: &[u8]) -> Result<(), SendError> {
+    Ok(sys::fd::write_all2(fd, frame, &[], socket)?)
+}
+
+/// The receiving half of the framing.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    /// Bytes read but not yet handed out: `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    /// A large frame being read straight into its own buffer: `(payload so far, full length)`.
+    large: Option<(Vec<u8>, usize)>,
+    pub(crate) max: usize,
+}
+
+/// Where the next frame's payload is.
+enum Ready {
+    /// In `buf[start..end]`.
+    Buffered(usize, usize),
+    /// In its own vector.
+    Own(Vec<u8>),
+}
+
+impl FrameReader {
+    pub(crate) fn new() -> FrameReader {
+        FrameReader { buf: Vec::new(), pos: 0, large: None, max: DEFAULT_MAX }
+    }
+
+    /// Whether a whole frame (or any byte of one) is already buffered, so a receive would not
+    /// need the kernel to say "readable".
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.buf.len() > self.pos || self.large.is_some()
+    }
+
+    /// Receives one frame and hands its payload to `f`.
+    /// `deadline`: `None` blocks; `Some(t)` waits until `t` (a past `t` only takes what is there,
+    /// and then `Empty` rather than `Timeout` is returned).
+    fn next<R>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+        try_only: bool,
+        f: impl FnOnce(&[u8]) -> R,
+        own: impl FnOnce(Vec<u8>) -> R,
+    ) -> Result<R, RecvError> {
+        match self.fill(fd, deadline, try_only)? {
+            Ready::Buffered(start, end) => {
+                let r = f(&self.buf[start..end]);
+                self.pos = end;
+                if self.pos == self.buf.len() {
+                    self.pos = 0;
+                    self.buf.clear();
+                    if self.buf.capacity() > 4 * CHUNK {
+                        self.buf = Vec::new();
+                    }
+                }
+                Ok(r)
+            }
+            Ready::Own(v) => Ok(own(v)),
+        }
+    }
+
+    pub(crate) fn recv_bytes(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+        try_only: bool,
+    ) -> Result<Vec<u8>, RecvError> {
+        self.next(fd, deadline, try_only, <[u8]>::to_vec, |v| v)
+    }
+
+    pub(crate) fn recv<T: DeserializeOwned>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+        try_only: bool,
+    ) -> Result<T, RecvError> {
+        self.next(fd, deadline, try_only, decode, |v| decode(&v))?
+    }
+
+    fn fill(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+        try_only: bool,
+    ) -> Result<Ready, RecvError> {
+        loop {
+            if let Some((mut v, full)) = self.large.take() {
+                if v.len() == full {
+                    return Ok(Ready::Own(v));
+                }
+                if v.capacity() == v.len() {
+                    v.reserve_exact((full - v.len()).min(GROW_AHEAD.max(v.len())));
+                }
+                let read =
+                    self.wait(fd, deadline, try_only).and_then(|()| Ok(sys::fd::read_spare(fd, &mut v)?));
+                match read {
+                    Ok(0) => return Err(RecvError::Disconnected),
+                    Ok(_) => self.large = Some((v, full)),
+                    Err(e) => {
+                        self.large = Some((v, full));
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
+            let avail = self.buf.len() - self.pos;
+            if avail >= HEADER {
+                let h = &self.buf[self.pos..self.pos + HEADER];
+                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                if len > self.max {
+                    return Err(RecvError::TooLarge { len: len as u64, max: self.max as u64 });
+                }
+                if avail - HEADER >= len {
+                    let start = self.pos + HEADER;
+                    return Ok(Ready::Buffered(start, start + len));
+                }
+                if len > DIRECT {
+                    // Move what we have of this frame into its own buffer and read the rest there.
+                    let have = &self.buf[self.pos + HEADER..];
+                    let mut v = Vec::with_capacity(len.min(GROW_AHEAD.max(have.len())));
+                    v.extend_from_slice(have);
+                    self.buf.clear();
+                    self.pos = 0;
+                    self.large = Some((v, len));
+                    continue;
+                }
+            }
+            // Need more bytes: make room (compact) and read.
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            if self.buf.capacity() - self.buf.len() < CHUNK / 2 {
+                self.buf.reserve(CHUNK);
+            }
+            self.wait(fd, deadline, try_only)?;
+            if sys::fd::read_spare(fd, &mut self.buf)? == 0 {
+                self.buf.clear();
+                return Err(RecvError::Disconnected);
+            }
+        }
+    }
+
+    /// Returns once `fd` is readable (blocking reads need no wait: the read itself blocks).
+    fn wait(&self, fd: BorrowedFd<'_>, deadline: Option<Instant>, try_only: bool) -> Result<(), RecvError> {
+        if deadline.is_none() && !try_only {
+            return Ok(());
+        }
+        let ready =
+            if try_only { sys::fd::readable_now(fd)? } else { sys::fd::poll_readable(&[fd], deadline)?[0] };
+        match (ready, try_only) {
+            (true, _) => Ok(()),
+            (false, true) => Err(RecvError::Empty),
+            (false, false) => Err(RecvError::Timeout),
+        }
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, [])) => Ok(v),
+        Ok((_, rest)) => Err(RecvError::Decode(trailing(rest.len()))),
+        Err(e) => Err(RecvError::Decode(e)),
+    }
+}
+
+/// postcard has no "trailing bytes" error of its own; a frame with bytes left over after the
+/// value was decoded is another type than the one asked for.
+fn trailing(_left: usize) -> postcard::Error {
+    postcard::Error::DeserializeBadEncoding
+}
+
+/// Waits for `fd` to be readable until `deadline`; for `poll(timeout)` on connections.
+pub(crate) fn poll_fd(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<bool> {
+    Ok(sys::fd::poll_readable(&[fd], deadline)?[0])
+}

@@ -1,0 +1,308 @@
+//! Pipes between processes: Python's `Pipe(duplex=True)` and `Pipe(duplex=False)`.
+//!
+//! Messages are length-framed ([`postcard`]-encoded for typed messages): a 4-byte little-endian
+//! length, then the bytes. Any size up to a maximum works (64 MiB by default, settable per end
+//! with `set_max_message_size`); a length prefix over the maximum is an error
+//! ([`RecvError::TooLarge`]), never an allocation of the claimed size.
+//!
+//! Each end is meant for one process at a time (after a `fork`, close or drop the ends a process
+//! does not use, or move them into the child's target). For many producers or consumers, use
+//! [`Queue`](crate::Queue).
+//!
+//! # Examples
+//!
+//! ```
+//! use mp_ipc::Pipe;
+//!
+//! let (mut parent, mut child) = Pipe::duplex()?;
+//! parent.send(&("ping", 1u32))?;
+//! let (word, n): (String, u32) = child.recv()?;
+//! child.send(&format!("{word}-pong-{n}"))?;
+//! assert_eq!(parent.recv::<String>()?, "ping-pong-1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::error::{RecvError, SendError, deadline_after};
+use crate::frame::{self, FrameReader};
+use crate::sys;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// Constructors for both kinds of pipe (Python's `Pipe`).
+#[derive(Debug)]
+pub struct Pipe(());
+
+impl Pipe {
+    /// Two connected ends that can each send and receive (Python's `Pipe()`, a `socketpair`).
+    ///
+    /// # Errors
+    ///
+    /// The `socketpair(2)` error (for example, too many open files).
+    pub fn duplex() -> io::Result<(Connection, Connection)> {
+        let (a, b) = sys::fd::socketpair()?;
+        Ok((Connection::new(a), Connection::new(b)))
+    }
+
+    /// A read end and a write end (Python's `Pipe(duplex=False)`, a `pipe(2)`): writing to the
+    /// read end does not compile.
+    ///
+    /// # Errors
+    ///
+    /// The `pipe2(2)` error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut rx, tx) = mp_ipc::Pipe::simplex()?;
+    /// tx.send(&vec![1u8, 2, 3])?;
+    /// assert_eq!(rx.recv::<Vec<u8>>()?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn simplex() -> io::Result<(PipeReader, PipeWriter)> {
+        let (r, w) = sys::fd::pipe()?;
+        Ok((PipeReader { fd: r, reader: FrameReader::new() }, PipeWriter { fd: w, max: frame::DEFAULT_MAX }))
+    }
+}
+
+/// The receive operations, shared by [`Connection`] and [`PipeReader`].
+macro_rules! recv_methods {
+    () => {
+        /// Receives one message and decodes it as `T`, waiting as long as it takes.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvError::Disconnected`] when the sender is gone (also in the middle of a
+        /// message), [`RecvError::Decode`] when the bytes are not a `T`,
+        /// [`RecvError::TooLarge`] on a length prefix over the maximum, or an I/O error.
+        pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, RecvError> {
+            self.reader.recv(self.fd.as_fd(), None, false)
+        }
+
+        /// Receives a message only if one is there now; [`RecvError::Empty`] otherwise.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv`](Self::recv), plus [`RecvError::Empty`].
+        pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, RecvError> {
+            self.reader.recv(self.fd.as_fd(), None, true)
+        }
+
+        /// Receives one message, waiting at most `timeout`.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv`](Self::recv), plus [`RecvError::Timeout`]. Part of a message that arrived
+        /// before the timeout is kept for the next call.
+        pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, RecvError> {
+            self.reader.recv(self.fd.as_fd(), deadline_after(timeout), false)
+        }
+
+        /// Receives one message, waiting until `deadline` at the latest.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_timeout`](Self::recv_timeout).
+        pub fn recv_deadline<T: DeserializeOwned>(&mut self, deadline: Instant) -> Result<T, RecvError> {
+            self.reader.recv(self.fd.as_fd(), Some(deadline), false)
+        }
+
+        /// Receives one message as raw bytes (Python's `recv_bytes`).
+        ///
+        /// # Errors
+        ///
+        /// As [`recv`](Self::recv), without the decoding error.
+        pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
+            self.reader.recv_bytes(self.fd.as_fd(), None, false)
+        }
+
+        /// Receives one message as raw bytes, only if one is there now.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes`](Self::recv_bytes), plus [`RecvError::Empty`].
+        pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
+            self.reader.recv_bytes(self.fd.as_fd(), None, true)
+        }
+
+        /// Receives one message as raw bytes, waiting at most `timeout`.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes`](Self::recv_bytes), plus [`RecvError::Timeout`].
+        pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
+            self.reader.recv_bytes(self.fd.as_fd(), deadline_after(timeout), false)
+        }
+
+        /// Whether a message (or end of stream) can be received now, waiting at most `timeout`
+        /// for one (Python's `Connection.poll(timeout)`; `Duration::ZERO` does not wait).
+        ///
+        /// # Errors
+        ///
+        /// The `poll(2)` error.
+        pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
+            if self.reader.has_buffered() {
+                return Ok(true);
+            }
+            frame::poll_fd(self.fd.as_fd(), deadline_after(timeout))
+        }
+
+        /// The largest message this end accepts (64 MiB by default).
+        pub fn max_message_size(&self) -> usize {
+            self.reader.max
+        }
+    };
+}
+
+macro_rules! send_methods {
+    () => {
+        /// Encodes `value` with postcard and sends it as one message. Blocks while the pipe is
+        /// full.
+        ///
+        /// # Errors
+        ///
+        /// [`SendError::Disconnected`] when the receiver is gone, [`SendError::TooLarge`] over
+        /// the maximum message size, [`SendError::Encode`], or an I/O error.
+        pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
+            let frame = frame::encode(value, self.max_len())?;
+            frame::write_encoded(self.fd.as_fd(), Self::SOCKET, &frame)
+        }
+
+        /// Sends raw bytes as one message (Python's `send_bytes`).
+        ///
+        /// # Errors
+        ///
+        /// As [`send`](Self::send), without the encoding error.
+        pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
+            frame::write_bytes(self.fd.as_fd(), Self::SOCKET, bytes, self.max_len())
+        }
+    };
+}
+
+macro_rules! fd_impls {
+    ($t:ty) => {
+        impl AsFd for $t {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.fd.as_fd()
+            }
+        }
+        impl AsRawFd for $t {
+            fn as_raw_fd(&self) -> RawFd {
+                self.fd.as_raw_fd()
+            }
+        }
+        impl From<$t> for OwnedFd {
+            fn from(v: $t) -> OwnedFd {
+                v.fd
+            }
+        }
+    };
+}
+
+/// One end of a duplex pipe: sends and receives (Python's `Connection` from `Pipe()`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let (mut a, mut b) = mp_ipc::Pipe::duplex()?;
+/// assert!(!a.poll(Duration::ZERO)?);
+/// assert!(a.recv_timeout::<u8>(Duration::from_millis(1)).unwrap_err().is_timeout());
+/// b.send_bytes(b"raw")?;
+/// assert!(a.poll(Duration::ZERO)?);
+/// assert_eq!(a.recv_bytes()?, b"raw");
+/// drop(b);
+/// assert!(a.recv::<u8>().unwrap_err().is_disconnected());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    fd: OwnedFd,
+    reader: FrameReader,
+}
+
+impl Connection {
+    const SOCKET: bool = true;
+
+    fn new(fd: OwnedFd) -> Connection {
+        Connection { fd, reader: FrameReader::new() }
+    }
+
+    fn max_len(&self) -> usize {
+        self.reader.max
+    }
+
+    /// Sets the largest message this end sends or accepts.
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.reader.max = max;
+    }
+
+    recv_methods!();
+    send_methods!();
+}
+fd_impls!(Connection);
+
+/// The read end of a simplex pipe.
+#[derive(Debug)]
+pub struct PipeReader {
+    fd: OwnedFd,
+    reader: FrameReader,
+}
+
+impl PipeReader {
+    /// Sets the largest message this end accepts.
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.reader.max = max;
+    }
+
+    /// Sets the kernel's buffer for this pipe (`F_SETPIPE_SZ`; the default is 64 KiB); returns
+    /// the size the kernel chose. Larger buffers let a writer of big messages run ahead.
+    ///
+    /// # Errors
+    ///
+    /// `EPERM` above `/proc/sys/fs/pipe-max-size` for an unprivileged process.
+    pub fn set_capacity(&self, bytes: usize) -> io::Result<usize> {
+        sys::fd::set_pipe_size(self.fd.as_fd(), bytes)
+    }
+
+    recv_methods!();
+}
+fd_impls!(PipeReader);
+
+/// The write end of a simplex pipe.
+///
+/// Writing to a pipe whose read end is closed everywhere gives [`SendError::Disconnected`] (Rust
+/// programs ignore `SIGPIPE` by default; a program that restores it dies instead, as with any
+/// pipe write).
+#[derive(Debug)]
+pub struct PipeWriter {
+    fd: OwnedFd,
+    max: usize,
+}
+
+impl PipeWriter {
+    const SOCKET: bool = false;
+
+    fn max_len(&self) -> usize {
+        self.max
+    }
+
+    /// Sets the largest message this end sends.
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// As [`PipeReader::set_capacity`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PipeReader::set_capacity`].
+    pub fn set_capacity(&self, bytes: usize) -> io::Result<usize> {
+        sys::fd::set_pipe_size(self.fd.as_fd(), bytes)
+    }
+
+    send_methods!();
+}
+fd_impls!(PipeWriter);

@@ -1,0 +1,637 @@
+//! Synchronisation across forked processes: [`Lock`], [`Semaphore`], [`BoundedSemaphore`],
+//! [`Event`] and [`Barrier`] (Python's `multiprocessing` names).
+//!
+//! Each lives in a small anonymous shared mapping: make it before forking, and every child
+//! forked afterwards shares it. Waiting sleeps in the kernel (a futex, or a robust pthread mutex
+//! for [`Lock`]), after a short spin. Every blocking call has a `try_` form and a timeout form.
+
+use crate::error::deadline_after;
+use crate::shm::Mapping;
+use crate::sys::futex::{self, Wake};
+use crate::sys::mutex::{Locked, RawMutex};
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Spins this many times re-checking a condition before sleeping in the kernel: a wake-up from
+/// another CPU usually comes within it, and a sleep costs two system calls.
+pub(crate) const SPINS: u32 = 200;
+
+/// The result of taking a lock: `Err` when the previous holder died holding it.
+pub type LockResult<G> = Result<G, OwnerDied<G>>;
+
+/// The lock was taken, but its previous holder died while holding it (like a poisoned
+/// `std::sync::Mutex`): what it protected may be half-updated. The guard is inside.
+pub struct OwnerDied<G> {
+    guard: G,
+}
+
+impl<G> OwnerDied<G> {
+    pub(crate) fn new(guard: G) -> Self {
+        OwnerDied { guard }
+    }
+
+    /// The guard: the lock is held.
+    pub fn into_inner(self) -> G {
+        self.guard
+    }
+
+    /// A reference to the guard.
+    pub fn get_ref(&self) -> &G {
+        &self.guard
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerDied { .. }")
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the previous holder of the lock died while holding it")
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
+/// A mutual-exclusion lock shared by forked processes (Python's `multiprocessing.Lock`), robust
+/// against its holder dying: the next locker gets [`OwnerDied`], never a hang.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lock = mp_ipc::Lock::new()?;
+/// let guard = lock.lock().unwrap();
+/// assert!(lock.try_lock().is_none());
+/// assert!(lock.lock_timeout(Duration::from_millis(10)).is_none());
+/// drop(guard);
+///
+/// // A holder that dies: the next locker is told.
+/// let child = mp_core::spawn(|| {
+///     std::mem::forget(lock.lock());
+///     std::process::exit(0)
+/// })?;
+/// child.join()?;
+/// assert!(lock.lock().is_err());
+/// assert!(lock.lock().is_ok()); // consistent again
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Lock {
+    map: Mapping<RawMutex>,
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    ///
+    /// # Errors
+    ///
+    /// The `mmap` or `pthread_mutex_init` error.
+    pub fn new() -> io::Result<Lock> {
+        // SAFETY: `RawMutex::init` leaves a valid mutex at the pointer.
+        let map = unsafe { Mapping::new(0, |p| RawMutex::init(p))? };
+        Ok(Lock { map })
+    }
+
+    fn take(&self, deadline: Option<Instant>) -> Option<LockResult<LockGuard<'_>>> {
+        let how = lock_raw(&self.map, deadline)?;
+        let g = LockGuard { lock: &self.map };
+        Some(match how {
+            Locked::Clean => Ok(g),
+            Locked::OwnerDied => Err(OwnerDied::new(g)),
+        })
+    }
+
+    /// Takes the lock, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`OwnerDied`] (with the guard: the lock *is* held) when the previous holder died.
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread already holds the lock (a deadlock otherwise).
+    pub fn lock(&self) -> LockResult<LockGuard<'_>> {
+        match self.take(None) {
+            Some(r) => r,
+            None => panic!("a blocking lock returned without the lock"),
+        }
+    }
+
+    /// Takes the lock if it is free now.
+    pub fn try_lock(&self) -> Option<LockResult<LockGuard<'_>>> {
+        self.take(Some(Instant::now()))
+    }
+
+    /// Takes the lock, waiting at most `timeout`; `None` if it stayed taken.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<LockGuard<'_>>> {
+        match deadline_after(timeout) {
+            Some(d) => self.take(Some(d)),
+            None => Some(self.lock()),
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline` at the latest; `None` if it stayed taken.
+    pub fn lock_deadline(&self, deadline: Instant) -> Option<LockResult<LockGuard<'_>>> {
+        self.take(Some(deadline))
+    }
+}
+
+/// Locks a robust mutex that only this crate's types use. Its errors other than a timeout
+/// (`ENOTRECOVERABLE`, `EINVAL`, `EDEADLK`) cannot happen to such a mutex unless a thread locks
+/// it twice, which is a bug in the caller: that panics, as relocking a `std::sync::Mutex` may.
+pub(crate) fn lock_raw(m: &RawMutex, deadline: Option<Instant>) -> Option<Locked> {
+    match m.lock(deadline) {
+        Ok(r) => r,
+        Err(e) => panic!("process-shared lock failed: {e}"),
+    }
+}
+
+/// Holds a [`Lock`]; releases it on drop.
+#[derive(Debug)]
+pub struct LockGuard<'a> {
+    lock: &'a RawMutex,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the lock.
+        unsafe { self.lock.unlock() };
+    }
+}
+
+/// Waits until `word` no longer holds `seen`: spins briefly (no system call), then registers in
+/// `waiters` and sleeps in the kernel. `TimedOut` at the deadline.
+///
+/// The wake-up protocol, written once: a waker first changes `word` (SeqCst), then wakes only if
+/// `waiters` is non-zero (SeqCst); a waiter first raises `waiters`, then re-checks `word` before
+/// sleeping. One of the two always sees the other, so no wake-up is lost, and a waker pays the
+/// `futex` system call only when someone really sleeps.
+pub(crate) fn wait_on(
+    word: &AtomicU32,
+    waiters: &AtomicU32,
+    seen: u32,
+    deadline: Option<Instant>,
+) -> io::Result<Wake> {
+    for _ in 0..SPINS {
+        if word.load(Ordering::Acquire) != seen {
+            return Ok(Wake::Recheck);
+        }
+        std::hint::spin_loop();
+    }
+    waiters.fetch_add(1, Ordering::SeqCst);
+    let r = if word.load(Ordering::SeqCst) != seen {
+        Ok(Wake::Recheck)
+    } else {
+        futex::wait(word, seen, deadline)
+    };
+    waiters.fetch_sub(1, Ordering::SeqCst);
+    r
+}
+
+/// The waker's half of [`wait_on`]: call after changing `word`.
+pub(crate) fn wake_waiters(word: &AtomicU32, waiters: &AtomicU32, n: i32) {
+    if waiters.load(Ordering::SeqCst) > 0 {
+        futex::wake(word, n);
+    }
+}
+
+#[derive(Debug)]
+#[repr(C)]
+struct SemState {
+    value: AtomicU32,
+    waiters: AtomicU32,
+    /// Upper bound for a bounded semaphore; `u32::MAX` for none.
+    max: u32,
+}
+
+/// A counting semaphore shared by forked processes (Python's `multiprocessing.Semaphore`).
+///
+/// Semaphores have no owner: a process that dies after `acquire` does not give its unit back.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let sem = mp_ipc::Semaphore::new(1)?;
+/// sem.acquire()?;
+/// assert!(!sem.try_acquire());
+/// assert!(!sem.acquire_timeout(Duration::from_millis(5))?);
+/// let child = mp_core::spawn(|| sem.release())?;
+/// assert!(child.join()?.success());
+/// assert!(sem.acquire_timeout(Duration::from_secs(10))?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Semaphore {
+    map: Mapping<SemState>,
+}
+
+impl Semaphore {
+    /// A semaphore holding `value` units.
+    ///
+    /// # Errors
+    ///
+    /// The `mmap` error.
+    pub fn new(value: u32) -> io::Result<Semaphore> {
+        Semaphore::with_max(value, u32::MAX)
+    }
+
+    fn with_max(value: u32, max: u32) -> io::Result<Semaphore> {
+        // SAFETY: the closure writes a valid `SemState`.
+        let map = unsafe {
+            Mapping::new(0, |p: *mut SemState| {
+                p.write(SemState { value: AtomicU32::new(value), waiters: AtomicU32::new(0), max });
+                Ok(())
+            })?
+        };
+        Ok(Semaphore { map })
+    }
+
+    fn try_take(&self) -> bool {
+        let s = &*self.map;
+        let mut v = s.value.load(Ordering::Relaxed);
+        while v > 0 {
+            match s.value.compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => v = now,
+            }
+        }
+        false
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        let s = &*self.map;
+        loop {
+            if self.try_take() {
+                return Ok(true);
+            }
+            if wait_on(&s.value, &s.waiters, 0, deadline)? == Wake::TimedOut {
+                return Ok(self.try_take());
+            }
+        }
+    }
+
+    /// Takes one unit, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// An unexpected `futex` error.
+    pub fn acquire(&self) -> io::Result<()> {
+        self.acquire_until(None).map(drop)
+    }
+
+    /// Takes one unit if one is there now.
+    pub fn try_acquire(&self) -> bool {
+        self.try_take()
+    }
+
+    /// Takes one unit, waiting at most `timeout`; `false` if none came.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire).
+    pub fn acquire_timeout(&self, timeout: Duration) -> io::Result<bool> {
+        self.acquire_until(deadline_after(timeout))
+    }
+
+    /// Takes one unit, waiting until `deadline` at the latest; `false` if none came.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire).
+    pub fn acquire_deadline(&self, deadline: Instant) -> io::Result<bool> {
+        self.acquire_until(Some(deadline))
+    }
+
+    /// Gives one unit back, waking a waiter.
+    ///
+    /// # Errors
+    ///
+    /// For an unbounded semaphore, `InvalidInput` when the count would overflow `u32`.
+    pub fn release(&self) -> io::Result<()> {
+        let s = &*self.map;
+        let mut v = s.value.load(Ordering::Relaxed);
+        loop {
+            if v >= s.max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    if s.max == u32::MAX {
+                        "semaphore count would overflow".to_string()
+                    } else {
+                        format!("bounded semaphore released more than its initial value {}", s.max)
+                    },
+                ));
+            }
+            match s.value.compare_exchange_weak(v, v + 1, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        wake_waiters(&s.value, &s.waiters, 1);
+        Ok(())
+    }
+
+    /// The current count (a snapshot).
+    pub fn value(&self) -> u32 {
+        self.map.value.load(Ordering::Relaxed)
+    }
+}
+
+/// A semaphore that refuses to be released above its initial value (Python's
+/// `BoundedSemaphore`): a `release` too many is an error, not a silent extra unit.
+///
+/// # Examples
+///
+/// ```
+/// let sem = mp_ipc::BoundedSemaphore::new(2)?;
+/// assert!(sem.release().is_err());
+/// sem.acquire()?;
+/// sem.release()?;
+/// assert_eq!(sem.value(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BoundedSemaphore {
+    inner: Semaphore,
+}
+
+impl BoundedSemaphore {
+    /// A semaphore holding, and never holding more than, `value` units.
+    ///
+    /// # Errors
+    ///
+    /// The `mmap` error.
+    pub fn new(value: u32) -> io::Result<BoundedSemaphore> {
+        Ok(BoundedSemaphore { inner: Semaphore::with_max(value, value)? })
+    }
+
+    /// As [`Semaphore::acquire`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Semaphore::acquire`].
+    pub fn acquire(&self) -> io::Result<()> {
+        self.inner.acquire()
+    }
+
+    /// As [`Semaphore::try_acquire`].
+    pub fn try_acquire(&self) -> bool {
+        self.inner.try_acquire()
+    }
+
+    /// As [`Semaphore::acquire_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Semaphore::acquire`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> io::Result<bool> {
+        self.inner.acquire_timeout(timeout)
+    }
+
+    /// As [`Semaphore::acquire_deadline`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Semaphore::acquire`].
+    pub fn acquire_deadline(&self, deadline: Instant) -> io::Result<bool> {
+        self.inner.acquire_deadline(deadline)
+    }
+
+    /// Gives one unit back.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when that would exceed the initial value.
+    pub fn release(&self) -> io::Result<()> {
+        self.inner.release()
+    }
+
+    /// The current count (a snapshot).
+    pub fn value(&self) -> u32 {
+        self.inner.value()
+    }
+}
+
+/// A flag processes can wait for (Python's `multiprocessing.Event`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let ready = mp_ipc::Event::new()?;
+/// assert!(!ready.wait_timeout(Duration::from_millis(5))?);
+/// let child = mp_core::spawn(|| ready.set())?;
+/// assert!(ready.wait_timeout(Duration::from_secs(10))?);
+/// assert!(ready.is_set());
+/// ready.clear();
+/// assert!(!ready.is_set());
+/// child.join()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Event {
+    map: Mapping<[AtomicU32; 2]>,
+}
+
+impl Event {
+    /// A new, clear event.
+    ///
+    /// # Errors
+    ///
+    /// The `mmap` error.
+    pub fn new() -> io::Result<Event> {
+        // SAFETY: zeroed memory is a valid pair of `AtomicU32`s (flag clear, no waiters).
+        let map = unsafe { Mapping::new(0, |_| Ok(()))? };
+        Ok(Event { map })
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        let [flag, waiters] = &*self.map;
+        if flag.swap(1, Ordering::SeqCst) == 0 {
+            wake_waiters(flag, waiters, i32::MAX);
+        }
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        self.map[0].store(0, Ordering::Release);
+    }
+
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        self.map[0].load(Ordering::Acquire) == 1
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        loop {
+            if self.is_set() {
+                return Ok(true);
+            }
+            let [flag, waiters] = &*self.map;
+            if wait_on(flag, waiters, 0, deadline)? == Wake::TimedOut {
+                return Ok(self.is_set());
+            }
+        }
+    }
+
+    /// Waits until the flag is set.
+    ///
+    /// # Errors
+    ///
+    /// An unexpected `futex` error.
+    pub fn wait(&self) -> io::Result<()> {
+        self.wait_until(None).map(drop)
+    }
+
+    /// Waits at most `timeout`; returns whether the flag is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> io::Result<bool> {
+        self.wait_until(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at the latest; returns whether the flag is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_deadline(&self, deadline: Instant) -> io::Result<bool> {
+        self.wait_until(Some(deadline))
+    }
+}
+
+#[repr(C)]
+struct BarrierState {
+    lock: RawMutex,
+    /// Arrived in the current generation (changed only under `lock`).
+    count: AtomicU32,
+    /// Bumped each time the barrier opens; waiters sleep on it.
+    generation: AtomicU32,
+    sleepers: AtomicU32,
+    parties: u32,
+}
+
+/// Lets `parties` processes wait until all of them have arrived (Python's `Barrier`).
+///
+/// A waiter that times out leaves again, so the others keep waiting for a full set. A process
+/// that dies while waiting still counts as arrived.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let barrier = mp_ipc::Barrier::new(2)?;
+/// assert_eq!(barrier.wait_timeout(Duration::from_millis(5))?, None);
+/// let child = mp_core::spawn(|| barrier.wait().map(drop))?;
+/// let leader = barrier.wait_timeout(Duration::from_secs(10))?.expect("both arrived");
+/// let _ = leader; // exactly one of the two is the leader
+/// assert!(child.join()?.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Barrier {
+    map: Mapping<BarrierState>,
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier").field("parties", &self.map.parties).finish()
+    }
+}
+
+impl Barrier {
+    /// A barrier for `parties` processes (at least 1).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for 0 parties, or the `mmap` error.
+    pub fn new(parties: u32) -> io::Result<Barrier> {
+        if parties == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a barrier needs at least one party"));
+        }
+        // SAFETY: the closure initialises the mutex and writes every other field.
+        let map = unsafe {
+            Mapping::new(0, |p: *mut BarrierState| {
+                RawMutex::init(&raw mut (*p).lock)?;
+                (&raw mut (*p).count).write(AtomicU32::new(0));
+                (&raw mut (*p).generation).write(AtomicU32::new(0));
+                (&raw mut (*p).sleepers).write(AtomicU32::new(0));
+                (&raw mut (*p).parties).write(parties);
+                Ok(())
+            })?
+        };
+        Ok(Barrier { map })
+    }
+
+    /// Number of parties.
+    pub fn parties(&self) -> u32 {
+        self.map.parties
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> io::Result<Option<bool>> {
+        let s = &*self.map;
+        lock_raw(&s.lock, None);
+        let generation = s.generation.load(Ordering::Acquire);
+        let arrived = s.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if arrived >= s.parties {
+            s.count.store(0, Ordering::Relaxed);
+            s.generation.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: held since the lock call above.
+            unsafe { s.lock.unlock() };
+            wake_waiters(&s.generation, &s.sleepers, i32::MAX);
+            return Ok(Some(true));
+        }
+        // SAFETY: held since the lock call above.
+        unsafe { s.lock.unlock() };
+        loop {
+            if s.generation.load(Ordering::Acquire) != generation {
+                return Ok(Some(false));
+            }
+            if wait_on(&s.generation, &s.sleepers, generation, deadline)? == Wake::TimedOut {
+                lock_raw(&s.lock, None);
+                let opened = s.generation.load(Ordering::Acquire) != generation;
+                if !opened {
+                    s.count.fetch_sub(1, Ordering::Relaxed);
+                }
+                // SAFETY: held since the lock call just above.
+                unsafe { s.lock.unlock() };
+                return Ok(opened.then_some(false));
+            }
+        }
+    }
+
+    /// Waits for all parties; returns `true` in exactly one of them (the "leader").
+    ///
+    /// # Errors
+    ///
+    /// An unexpected `futex` or lock error.
+    pub fn wait(&self) -> io::Result<bool> {
+        self.wait_until(None).map(|r| r.unwrap_or(false))
+    }
+
+    /// Waits at most `timeout`: `Some(is_leader)` when the barrier opened, `None` on timeout
+    /// (this process then no longer counts as arrived).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<bool>> {
+        self.wait_until(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at the latest; as [`wait_timeout`](Self::wait_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_deadline(&self, deadline: Instant) -> io::Result<Option<bool>> {
+        self.wait_until(Some(deadline))
+    }
+}

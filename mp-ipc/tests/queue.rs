@@ -1,0 +1,252 @@
+//! The queue across real processes: every blocking form, closing, dying peers, stress.
+
+mod common;
+use common::{LONG, join_ok, serial, shared_counters};
+use mp_ipc::{Queue, RecvError, SendError};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[test]
+fn fifo_order_sizes_and_python_names() {
+    let _s = serial();
+    let q: Queue<String> = Queue::new(3).unwrap();
+    assert!(q.empty());
+    assert_eq!(q.maxsize(), 3);
+    for w in ["a", "b", "c"] {
+        q.put(&w.to_string()).unwrap();
+    }
+    assert!(q.full());
+    assert_eq!(q.qsize(), 3);
+    assert!(matches!(q.try_put(&"d".to_string()), Err(SendError::Full)));
+    let t = Instant::now();
+    assert!(q.put_timeout(&"d".to_string(), Duration::from_millis(50)).unwrap_err().is_timeout());
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    assert!(q.put_timeout(&"d".to_string(), Duration::ZERO).unwrap_err().is_timeout());
+    assert_eq!(q.get().unwrap(), "a");
+    assert_eq!(q.try_get().unwrap(), "b");
+    assert_eq!(q.get_timeout(Duration::ZERO).unwrap(), "c");
+    assert!(q.try_get().unwrap_err().is_empty());
+    let t = Instant::now();
+    assert!(q.get_timeout(Duration::from_millis(50)).unwrap_err().is_timeout());
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    assert!(q.get_deadline(Instant::now()).unwrap_err().is_timeout());
+    q.put_timeout(&"e".to_string(), Duration::MAX).unwrap();
+    assert_eq!(q.get_timeout(Duration::MAX).unwrap(), "e");
+}
+
+#[test]
+fn unbounded_queue_is_limited_only_by_bytes() {
+    let _s = serial();
+    let q: Queue<Vec<u8>> = Queue::with_capacity(0, 4096).unwrap();
+    assert!(!q.full());
+    let item = vec![1u8; 100]; // 1 length byte + 100 + 4 framing = 105 bytes each
+    let mut n = 0;
+    while q.try_put(&item).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, q.capacity_bytes() / 105);
+    assert!(!q.full(), "full() is about maxsize only");
+    // An item that can never fit is refused at once, not left to block.
+    let huge = vec![0u8; q.capacity_bytes()];
+    assert!(matches!(q.put(&huge), Err(SendError::TooLarge { .. })));
+    // Wrap-around keeps items intact.
+    for i in 0..10_000u32 {
+        let _ = q.get().unwrap();
+        let v: Vec<u8> = (0..(i % 97) as u8).collect();
+        q.put(&v).unwrap();
+        let _ = i;
+    }
+}
+
+#[test]
+fn put_from_child_get_in_parent_and_disconnect_after_close() {
+    let _s = serial();
+    let q: Queue<(u32, String)> = Queue::new(10).unwrap();
+    let producer = mp_core::spawn(|| {
+        for i in 0..1000u32 {
+            q.put(&(i, format!("item {i}"))).unwrap();
+        }
+    })
+    .unwrap();
+    q.close(); // the parent only consumes
+    assert!(q.put(&(0, String::new())).unwrap_err().is_disconnected());
+    for i in 0..1000u32 {
+        assert_eq!(q.get_timeout(LONG).unwrap(), (i, format!("item {i}")));
+    }
+    assert!(q.get_timeout(LONG).unwrap_err().is_disconnected());
+    assert!(q.try_get().unwrap_err().is_disconnected());
+    assert!(join_ok(&producer, LONG).success());
+}
+
+#[test]
+fn joining_a_producer_never_waits_on_unread_items() {
+    let _s = serial();
+    // Python's trap: a producer with queued, unread items cannot be joined. Here `put` has
+    // already placed the item in shared memory when it returns.
+    let q: Queue<Vec<u8>> = Queue::new(0).unwrap();
+    let producer = mp_core::spawn(|| {
+        for _ in 0..100 {
+            q.put(&vec![7u8; 1000]).unwrap();
+        }
+    })
+    .unwrap();
+    assert!(join_ok(&producer, Duration::from_secs(20)).success());
+    assert_eq!(q.qsize(), 100);
+}
+
+#[test]
+fn a_blocked_get_wakes_when_the_last_producer_closes_or_dies() {
+    let _s = serial();
+    let q: Queue<u8> = Queue::new(0).unwrap();
+    let consumer = mp_core::spawn(|| {
+        q.close();
+        match q.get() {
+            Err(RecvError::Disconnected) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .unwrap();
+    let producer = mp_core::spawn(|| std::thread::sleep(LONG)).unwrap();
+    q.close();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(consumer.is_alive(), "the sleeping producer still holds the queue open");
+    producer.kill().unwrap();
+    join_ok(&producer, LONG);
+    let t = Instant::now();
+    assert!(join_ok(&consumer, Duration::from_secs(20)).success());
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_blocked_put_wakes_when_a_consumer_takes_an_item() {
+    let _s = serial();
+    let q: Queue<u32> = Queue::new(1).unwrap();
+    q.put(&1).unwrap();
+    let producer = mp_core::spawn(|| q.put_timeout(&2, LONG).map_err(|e| e.to_string())).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(q.get().unwrap(), 1);
+    assert!(join_ok(&producer, LONG).success());
+    assert_eq!(q.get_timeout(LONG).unwrap(), 2);
+}
+
+#[test]
+fn decoding_the_wrong_type_is_an_error_and_consumes_the_item() {
+    let _s = serial();
+    let q: Queue<String> = Queue::new(0).unwrap();
+    // The same shared memory seen through another type, as a process with a mismatched
+    // type parameter would.
+    q.put(&"\u{1F600}".to_string()).unwrap();
+    q.put(&"ok".to_string()).unwrap();
+    let as_u8: &Queue<u8> = unsafe_reinterpret(&q);
+    assert!(matches!(as_u8.get(), Err(RecvError::Decode(_))));
+    assert_eq!(q.get().unwrap(), "ok");
+}
+
+fn unsafe_reinterpret<A, B>(q: &Queue<A>) -> &Queue<B> {
+    // SAFETY: `Queue<T>` holds `T` only in `PhantomData<fn(T) -> T>`; the layout does not depend
+    // on `T`.
+    unsafe { &*(q as *const Queue<A>).cast::<Queue<B>>() }
+}
+
+fn stress(kill_one_consumer: bool) {
+    const TOTAL: u32 = 1_000_000;
+    const PRODUCERS: u32 = 4;
+    let q: Queue<u32> = Queue::new(1000).unwrap();
+    let seen = shared_counters(TOTAL as usize);
+    let received = shared_counters(1);
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            mp_core::spawn(|| {
+                q.close();
+                loop {
+                    match q.get() {
+                        Ok(i) => {
+                            seen[i as usize].fetch_add(1, Ordering::Relaxed);
+                            received[0].fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(RecvError::Disconnected) => return Ok(()),
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let q = &q;
+            mp_core::spawn(move || {
+                for i in (p..TOTAL).step_by(PRODUCERS as usize) {
+                    q.put(&i).unwrap();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    q.close();
+    if kill_one_consumer {
+        let deadline = Instant::now() + LONG;
+        while received[0].load(Ordering::Relaxed) < TOTAL / 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        consumers[0].kill().unwrap();
+    }
+    for p in &producers {
+        assert!(join_ok(p, Duration::from_secs(120)).success());
+    }
+    for (i, c) in consumers.iter().enumerate() {
+        let s = join_ok(c, Duration::from_secs(120));
+        if kill_one_consumer && i == 0 {
+            assert_eq!(s.signal(), Some(9));
+        } else {
+            assert!(s.success(), "consumer {i}: {s}");
+        }
+    }
+    let dup = seen.iter().filter(|c| c.load(Ordering::Relaxed) > 1).count();
+    let lost = seen.iter().filter(|c| c.load(Ordering::Relaxed) == 0).count();
+    assert_eq!(dup, 0, "items received twice");
+    let allowed_lost = if kill_one_consumer { 1 } else { 0 };
+    assert!(lost <= allowed_lost, "{lost} items lost");
+    eprintln!("stress: {TOTAL} items, {lost} lost (in flight in a killed consumer), {dup} duplicated");
+}
+
+#[test]
+fn stress_4_producers_4_consumers_exactly_once() {
+    let _s = serial();
+    stress(false);
+}
+
+#[test]
+fn stress_with_a_consumer_killed_midway() {
+    let _s = serial();
+    stress(true);
+}
+
+#[test]
+fn a_process_killed_holding_the_lock_does_not_wedge_the_queue() {
+    let _s = serial();
+    // Kill producers and consumers at many random moments; the queue must keep working.
+    let q: Queue<u64> = Queue::new(64).unwrap();
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    for _round in 0..30 {
+        let worker = mp_core::spawn(|| {
+            let mut i = 0u64;
+            loop {
+                let _ = q.put(&i);
+                let _ = q.try_get();
+                i += 1;
+            }
+        })
+        .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(200 + seed % 3000));
+        worker.kill().unwrap();
+        join_ok(&worker, LONG);
+        // Still usable: put and get within a bounded time.
+        while q.try_get().is_ok() {}
+        q.put_timeout(&42, Duration::from_secs(10)).unwrap();
+        assert_eq!(q.get_timeout(Duration::from_secs(10)).unwrap(), 42);
+    }
+}
