@@ -112,6 +112,27 @@ def sem_rtt(n):
     return dt / n * 1e6
 
 
+def square(x):
+    return x * x
+
+
+def pool_map(n):
+    with mp.Pool(2) as pool:
+        pool.map(square, range(1000))
+        t = time.perf_counter()
+        pool.map(square, range(n))
+        return n / (time.perf_counter() - t)
+
+
+def pool_apply_async(n):
+    with mp.Pool(2) as pool:
+        t = time.perf_counter()
+        rs = [pool.apply_async(square, (i,)) for i in range(n)]
+        for r in rs:
+            r.get()
+        return n / (time.perf_counter() - t)
+
+
 def median(f, *args):
     return statistics.median(f(*args) for _ in range(ROUNDS))
 
@@ -126,3 +147,5 @@ if __name__ == "__main__":
     print(f"queue_1p1c_msgs_per_s {median(queue_1p1c, k(100000)):.0f} msgs/s")
     print(f"queue_4p4c_msgs_per_s {median(queue_4p4c, k(25000)):.0f} msgs/s")
     print(f"sem_rtt_us {median(sem_rtt, k(20000)):.2f} us")
+    print(f"pool_map_tasks_per_s {median(pool_map, k(1000000)):.0f} tasks/s")
+    print(f"pool_apply_async_tasks_per_s {median(pool_apply_async, k(100000)):.0f} tasks/s")

@@ -40,9 +40,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod pool;
 mod process;
 
 pub use mp_ipc;
+pub use pool::{AsyncResult, Imap, MapError, Pool, PoolBuilder, TaskError};
 pub use process::{
     Builder, ExitStatus, Outcome, Pid, Process, ProcessInfo, Run, cpu_count, current_process, parent_process,
     spawn,

@@ -13,8 +13,8 @@
 //! * safe: computing, allocating (glibc's allocator resets its locks at `fork`), system calls,
 //!   the `mp-ipc` types (they hold no process-local locks), writing with `libc`/raw fds;
 //! * not safe: anything that takes a lock another parent thread may have held, such as a
-//!   `std::sync::Mutex` shared with those threads, or `println!` while another thread was printing
-//!   (the `stdout` lock); logging frameworks with global locks.
+//!   `std::sync::Mutex` shared with those threads, or a logging framework's global lock.
+//!   (`print!`/`eprint!` are fine: `spawn` holds the `stdout` and `stderr` locks across the fork.)
 //!
 //! A single-threaded parent (the common case) has none of these limits.
 
@@ -383,9 +383,15 @@ impl Builder {
             let n: Vec<String> = numbers.iter().map(u32::to_string).collect();
             format!("Process-{}", n.join(":"))
         });
-        // Buffered output must not be printed twice (once by each process).
-        let _ = io::stdout().flush();
-        let _ = io::stderr().flush();
+        // Buffered output must not be printed twice (once by each process): flush it, and hold
+        // both locks across the fork, so that no other thread holds them at that moment (the
+        // child, a copy of this thread, can then still take them: they are reentrant).
+        let stdout = io::stdout();
+        let mut out_lock = stdout.lock();
+        let _ = out_lock.flush();
+        let stderr = io::stderr();
+        let mut err_lock = stderr.lock();
+        let _ = err_lock.flush();
         let parent = current_process();
         let parent_pid = parent.pid;
         // Built before the fork, so that the child writes as few pages as possible (each page it

@@ -51,6 +51,23 @@ pub(crate) fn write_bytes(
     Ok(sys::fd::write_all2(fd, &header, payload, socket)?)
 }
 
+/// Writes several messages of raw bytes, each framed, with one system call in the common case.
+pub(crate) fn write_many(
+    fd: BorrowedFd<'_>,
+    socket: bool,
+    payloads: &[&[u8]],
+    max: usize,
+) -> Result<(), SendError> {
+    let total: usize = payloads.iter().map(|p| HEADER + p.len()).sum();
+    let mut buf = Vec::with_capacity(total);
+    for p in payloads {
+        check_len(p.len(), max)?;
+        buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        buf.extend_from_slice(p);
+    }
+    Ok(sys::fd::write_all2(fd, &buf, &[], socket)?)
+}
+
 /// Writes one already-encoded frame (from [`encode`]).
 pub(crate) fn write_encoded(fd: BorrowedFd<'_>, socket: bool, frame: &[u8]) -> Result<(), SendError> {
     Ok(sys::fd::write_all2(fd, frame, &[], socket)?)

@@ -78,6 +78,6 @@ pub use wait::wait_readable;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::sys::cpu_count;
-    pub use crate::sys::fd::{dup2, open_dev_null, poll_readable};
+    pub use crate::sys::fd::{close_raw, dup2, open_dev_null, poll_readable};
     pub use crate::sys::process::*;
 }

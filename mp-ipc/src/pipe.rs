@@ -149,6 +149,13 @@ macro_rules! recv_methods {
             frame::poll_fd(self.fd.as_fd(), deadline_after(timeout))
         }
 
+        /// Whether bytes already read from the kernel wait in this end's read-ahead buffer (a
+        /// whole message, or the start of one whose rest is on its way), so that the next
+        /// receive starts without waiting for the descriptor to become readable.
+        pub fn has_buffered(&self) -> bool {
+            self.reader.has_buffered()
+        }
+
         /// The largest message this end accepts (64 MiB by default).
         pub fn max_message_size(&self) -> usize {
             self.reader.max
@@ -177,6 +184,17 @@ macro_rules! send_methods {
         /// As [`send`](Self::send), without the encoding error.
         pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
             frame::write_bytes(self.fd.as_fd(), Self::SOCKET, bytes, self.max_len())
+        }
+
+        /// Sends each of `messages` as its own message, all in one write (one system call for
+        /// a batch that fits the pipe): the receiver sees them one by one, in order.
+        ///
+        /// # Errors
+        ///
+        /// As [`send_bytes`](Self::send_bytes); a message over the maximum refuses the whole
+        /// batch before anything is written.
+        pub fn send_bytes_many(&self, messages: &[&[u8]]) -> Result<(), SendError> {
+            frame::write_many(self.fd.as_fd(), Self::SOCKET, messages, self.max_len())
         }
     };
 }

@@ -145,3 +145,15 @@ pub fn dup2(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
     // SAFETY: dup2 on a valid descriptor; `to` is replaced atomically.
     cvt_r(|| unsafe { libc::dup2(from.as_raw_fd(), to) }).map(drop)
 }
+
+/// Closes a descriptor this process inherited but does not own through any handle it will use
+/// (a forked child dropping its copies of the parent's descriptors).
+///
+/// # Safety
+///
+/// Nothing in this process may use `fd` afterwards (in particular no `OwnedFd` may close it
+/// again: callers are children that end in `_exit`, so no destructor runs).
+pub unsafe fn close_raw(fd: RawFd) {
+    // SAFETY: guaranteed by the caller; close is never retried.
+    unsafe { libc::close(fd) };
+}

@@ -361,19 +361,115 @@ fn sem_pingpong(scale: f64) -> Row {
     }
 }
 
+fn square(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+fn pool_map(scale: f64) -> Row {
+    let n = ((1_000_000.0 * scale) as u64).max(10_000);
+    let pool = mp_core::Pool::new(2).unwrap();
+    pool.map(square, 0..1000u64).unwrap();
+    let ours = median(ROUNDS, || {
+        let t = Instant::now();
+        let r = pool.map(square, 0..n).unwrap();
+        assert_eq!(r.len() as u64, n);
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    Row {
+        key: "pool_map_tasks_per_s",
+        what: "Pool.map, 1,000,000 trivial tasks (x*x), 2 workers",
+        unit: "tasks/s",
+        better: Better::Higher,
+        ours,
+        raw: None,
+        target: ">= 5x Python",
+    }
+}
+
+fn pool_apply_async(scale: f64) -> Row {
+    let n = ((100_000.0 * scale) as u64).max(1000);
+    let pool = mp_core::Pool::new(2).unwrap();
+    let ours = median(ROUNDS, || {
+        let t = Instant::now();
+        let rs: Vec<_> = (0..n).map(|i| pool.apply_async(square, i).unwrap()).collect();
+        for (i, r) in rs.iter().enumerate() {
+            assert_eq!(r.get().unwrap(), square(i as u64));
+        }
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    Row {
+        key: "pool_apply_async_tasks_per_s",
+        what: "Pool.apply_async + get, 100,000 trivial tasks, 2 workers",
+        unit: "tasks/s",
+        better: Better::Higher,
+        ours,
+        raw: None,
+        target: ">= 10x Python",
+    }
+}
+
+/// About a millisecond of arithmetic.
+fn busy(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..BUSY_ITERS {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+const BUSY_ITERS: u64 = 400_000;
+
+fn pool_cpu(scale: f64) -> Row {
+    let n = ((400.0 * scale) as u64).max(20);
+    let pool = mp_core::Pool::new(2).unwrap();
+    let one_ms = {
+        let t = Instant::now();
+        std::hint::black_box(busy(1));
+        t.elapsed()
+    };
+    let (par, seq) = median_pair(
+        ROUNDS,
+        || {
+            let t = Instant::now();
+            std::hint::black_box(pool.map(busy, 0..n).unwrap());
+            t.elapsed().as_secs_f64()
+        },
+        || {
+            let t = Instant::now();
+            std::hint::black_box((0..n).map(busy).collect::<Vec<_>>());
+            t.elapsed().as_secs_f64()
+        },
+    );
+    eprintln!("pool_cpu: one task takes about {one_ms:?}");
+    Row {
+        key: "pool_cpu_speedup",
+        what: "Pool.map of ~1 ms CPU tasks on 2 workers: one process in turn / pool (speed-up)",
+        unit: "x",
+        better: Better::Higher,
+        ours: seq / par,
+        raw: None,
+        target: ">= 1.9x",
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let scale: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let script = args.next().unwrap_or_else(|| "ci/bench.py".to_string());
     let only: Option<String> = args.next();
     type Workload = fn(f64) -> Row;
-    let all: [(&str, Workload); 6] = [
+    let all: [(&str, Workload); 9] = [
         ("spawn", spawn_join),
         ("pipe_rtt", pipe_rtt),
         ("pipe_bw", pipe_bw),
         ("queue", queue_1p1c),
         ("queue4", queue_4p4c),
         ("sem", sem_pingpong),
+        ("pool_map", pool_map),
+        ("pool_apply", pool_apply_async),
+        ("pool_cpu", pool_cpu),
     ];
     let rows: Vec<Row> = all
         .iter()

@@ -1,0 +1,200 @@
+//! What travels between the pool and its workers, and the code that runs in a worker.
+//!
+//! Parent → worker, one frame per task: `id: u64 | call: u64 | func: u64 | args` where `call` is
+//! the address of a monomorphised [`call_chunk`] and `func` the user's `fn` pointer (workers are
+//! forks of the parent, so both addresses are valid there), and `args` is a postcard `Vec<A>`.
+//!
+//! Worker → parent, one frame per batch of results: repeated `id: u64 | len: u32 | bytes`,
+//! where `bytes` is a postcard `Vec<Outcome<R>>`, one outcome per argument.
+
+use mp_ipc::{Array, Connection};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+pub(crate) const TASK_HEADER: usize = 24;
+const RESULT_HEADER: usize = 12;
+/// A worker sends its results at least this often while it works through read-ahead tasks.
+const FLUSH_AFTER: Duration = Duration::from_millis(1);
+const FLUSH_BYTES: usize = 64 << 10;
+
+/// The result of one item, as a worker reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Outcome<R> {
+    /// The function returned.
+    Ok(R),
+    /// The function panicked: the message, with its location.
+    Panicked(String),
+    /// The arguments could not be decoded, or the result encoded.
+    Failed(String),
+}
+
+/// The worker-side entry for one task: decode the arguments, run `func` on each, encode the
+/// outcomes into `out`.
+pub(crate) type CallChunk = fn(func: usize, args: &[u8], out: &mut Vec<u8>);
+
+/// Calls a `fn(A) -> R` given as an address on every argument of a chunk.
+pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(func: usize, args: &[u8], out: &mut Vec<u8>) {
+    // SAFETY: `func` is the address of a `fn(A) -> R`, written by `Pool::submit` for exactly this
+    // instantiation of `call_chunk`, in a process forked from the one that took the address.
+    let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    run_chunk(args, out, f);
+}
+
+/// Calls a `fn(A, B) -> R` given as an address on every `(A, B)` of a chunk (`starmap`).
+pub(crate) fn call_chunk2<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+    func: usize,
+    args: &[u8],
+    out: &mut Vec<u8>,
+) {
+    // SAFETY: as in `call_chunk`, for a `fn(A, B) -> R`.
+    let f: fn(A, B) -> R = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
+    run_chunk(args, out, |(a, b): (A, B)| f(a, b));
+}
+
+fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, f: impl Fn(A) -> R) {
+    let items: Vec<A> = match postcard::from_bytes(args) {
+        Ok(v) => v,
+        Err(e) => {
+            push_outcome::<R>(
+                out,
+                &Outcome::Failed(format!("could not decode the task's arguments: {e}")),
+                1,
+            );
+            return;
+        }
+    };
+    push_len(out, items.len());
+    for a in items {
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| f(a))) {
+            Ok(r) => Outcome::Ok(r),
+            Err(payload) => Outcome::Panicked(take_panic_message(payload)),
+        };
+        let mark = out.len();
+        if postcard::to_io(&outcome, &mut *out).is_err() {
+            out.truncate(mark);
+            let failed: Outcome<R> = Outcome::Failed("could not encode the task's result".into());
+            let _ = postcard::to_io(&failed, &mut *out);
+        }
+    }
+}
+
+/// Writes a whole `Vec<Outcome<R>>` of `n` copies of one outcome (used for failures).
+fn push_outcome<R: Serialize>(out: &mut Vec<u8>, o: &Outcome<R>, n: usize) {
+    push_len(out, n);
+    for _ in 0..n {
+        let _ = postcard::to_io(o, &mut *out);
+    }
+}
+
+/// postcard's sequence length: a LEB128 varint.
+fn push_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+thread_local! {
+    /// The last panic's message and location, captured by the worker's panic hook.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn take_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| payload_text(&*payload))
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
+    }
+}
+
+/// Parses a task frame header: `(id, call, func)`.
+pub(crate) fn task_header(frame: &[u8]) -> Option<(u64, usize, usize)> {
+    let word =
+        |i: usize| frame.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    Some((word(0)?, word(1)? as usize, word(2)? as usize))
+}
+
+/// Iterates over the `(id, outcomes)` records of a result batch.
+pub(crate) fn results(batch: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.len() < RESULT_HEADER {
+            return None;
+        }
+        let id = u64::from_le_bytes(rest[..8].try_into().ok()?);
+        let len = u32::from_le_bytes(rest[8..12].try_into().ok()?) as usize;
+        let body = rest.get(RESULT_HEADER..RESULT_HEADER + len)?;
+        rest = &rest[RESULT_HEADER + len..];
+        Some((id, body))
+    })
+}
+
+/// The body of a worker process: run tasks until the pool hangs up or the task quota is used.
+///
+/// Before each task the worker writes the task's id (+1) into its slot of `running`, shared with
+/// the parent: if the worker dies, the parent knows which task it was running, even when the
+/// results of the tasks before it were not yet sent.
+pub(crate) fn worker_main(
+    mut conn: Connection,
+    running: &Array<u64>,
+    slot: usize,
+    initializer: Option<fn()>,
+    max_tasks: Option<usize>,
+) {
+    // Panics inside tasks are reported to the pool, not printed by the worker.
+    panic::set_hook(Box::new(|info| {
+        let msg = format!(
+            "{} (at {})",
+            payload_text(info.payload()),
+            info.location().map_or_else(String::new, |l| l.to_string())
+        );
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+    }));
+    if let Some(init) = initializer {
+        init();
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut first_unsent: Option<Instant> = None;
+    let mut done = 0usize;
+    while let Ok(frame) = conn.recv_bytes() {
+        let Some((id, call, func)) = task_header(&frame) else { break };
+        // SAFETY: `call` is the address of a `CallChunk` written by this pool's parent process,
+        // of which this worker is a fork.
+        let call: CallChunk = unsafe { std::mem::transmute::<usize, CallChunk>(call) };
+        running.set(slot, id + 1);
+        let at = out.len();
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        call(func, &frame[TASK_HEADER..], &mut out);
+        let len = (out.len() - at - RESULT_HEADER) as u32;
+        out[at + 8..at + 12].copy_from_slice(&len.to_le_bytes());
+        done += 1;
+        let quota_used = max_tasks.is_some_and(|m| done >= m);
+        let started = *first_unsent.get_or_insert_with(Instant::now);
+        if quota_used || !conn.has_buffered() || out.len() >= FLUSH_BYTES || started.elapsed() >= FLUSH_AFTER
+        {
+            if conn.send_bytes(&out).is_err() {
+                break;
+            }
+            out.clear();
+            first_unsent = None;
+        }
+        if quota_used {
+            break;
+        }
+    }
+}
