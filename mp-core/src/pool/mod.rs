@@ -226,14 +226,31 @@ impl Worker {
         if self.outbox.is_empty() {
             return Ok(());
         }
-        let frames: Vec<&[u8]> = self.outbox.iter().map(|t| t.frame.as_slice()).collect();
-        self.conn.send_bytes_many(&frames).map_err(drop)?;
+        if let [one] = self.outbox.as_slice() {
+            self.conn.send_bytes(&one.frame).map_err(drop)?;
+        } else {
+            let frames: Vec<&[u8]> = self.outbox.iter().map(|t| t.frame.as_slice()).collect();
+            self.conn.send_bytes_many(&frames).map_err(drop)?;
+        }
         if self.in_flight.is_empty() {
             self.head_started = Instant::now();
         }
         self.sent += self.outbox.len();
         self.in_flight.extend(self.outbox.drain(..));
         Ok(())
+    }
+}
+
+/// One task's results inside a received batch, shared without copying.
+#[derive(Debug)]
+struct Body {
+    batch: Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        &self.batch[self.range.clone()]
     }
 }
 
@@ -245,8 +262,9 @@ struct Inner {
     /// `None` only briefly, while a dead worker is being replaced, or after a failed replacement.
     workers: Vec<Option<Worker>>,
     pending: VecDeque<Task>,
-    /// Finished tasks: the encoded `Vec<Outcome<R>>`, or why there is none.
-    done: HashMap<u64, Result<Vec<u8>, TaskError>>,
+    /// Finished tasks: the encoded `Vec<Outcome<R>>` (a range of a received batch), or why
+    /// there is none.
+    done: HashMap<u64, Result<Body, TaskError>>,
     /// Submitted and not finished.
     outstanding: HashSet<u64>,
     /// Finished or not, nobody will ask for these any more.
@@ -413,7 +431,8 @@ impl Inner {
                 Ok(batch) => {
                     let now = Instant::now();
                     let mut n = 0u32;
-                    for (id, body) in wire::results(&batch) {
+                    let batch = Arc::new(batch);
+                    for (id, range) in wire::results(&batch) {
                         n += 1;
                         let pos = w.in_flight.iter().position(|t| t.id == id);
                         if let Some(pos) = pos {
@@ -422,7 +441,7 @@ impl Inner {
                         w.completed += 1;
                         self.outstanding.remove(&id);
                         if !self.abandoned.remove(&id) {
-                            self.done.insert(id, Ok(body.to_vec()));
+                            self.done.insert(id, Ok(Body { batch: Arc::clone(&batch), range }));
                         }
                     }
                     if n > 0 {
@@ -486,7 +505,7 @@ impl Inner {
         }
     }
 
-    fn finish(&mut self, id: u64, r: Result<Vec<u8>, TaskError>) {
+    fn finish(&mut self, id: u64, r: Result<Body, TaskError>) {
         self.outstanding.remove(&id);
         if !self.abandoned.remove(&id) {
             self.done.insert(id, r);
@@ -577,7 +596,9 @@ impl Pool {
     }
 
     fn submit_chunk<A: Serialize>(&self, call: CallChunk, func: usize, args: &[A]) -> Result<u64, TaskError> {
-        let mut frame = vec![0u8; wire::TASK_HEADER];
+        let mut frame =
+            Vec::with_capacity(wire::TASK_HEADER + 8 + args.len() * std::mem::size_of::<A>().min(64));
+        frame.resize(wire::TASK_HEADER, 0);
         frame = postcard::to_extend(args, frame).map_err(|e| TaskError::Codec(e.to_string()))?;
         self.lock().submit(call, func, frame)
     }
@@ -605,7 +626,7 @@ impl Pool {
 
     fn take<R: DeserializeOwned>(&self, id: u64) -> Result<Vec<Outcome<R>>, TaskError> {
         match self.lock().done.remove(&id) {
-            Some(Ok(bytes)) => postcard::from_bytes(&bytes).map_err(|e| TaskError::Codec(e.to_string())),
+            Some(Ok(body)) => postcard::from_bytes(body.bytes()).map_err(|e| TaskError::Codec(e.to_string())),
             Some(Err(e)) => Err(e),
             None => Err(TaskError::AlreadyTaken),
         }
@@ -991,7 +1012,7 @@ impl<R: DeserializeOwned> AsyncResult<'_, R> {
         let inner = self.pool.lock();
         match inner.done.get(&self.id) {
             // A `Vec` of one outcome: length 1, then variant 0 (`Ok`) in postcard's encoding.
-            Some(Ok(bytes)) => Some(bytes.get(..2) == Some(&[1, 0])),
+            Some(Ok(body)) => Some(body.bytes().get(..2) == Some(&[1, 0])),
             Some(Err(_)) => Some(false),
             None => None,
         }

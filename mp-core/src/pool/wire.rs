@@ -128,18 +128,17 @@ pub(crate) fn task_header(frame: &[u8]) -> Option<(u64, usize, usize)> {
     Some((word(0)?, word(1)? as usize, word(2)? as usize))
 }
 
-/// Iterates over the `(id, outcomes)` records of a result batch.
-pub(crate) fn results(batch: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
-    let mut rest = batch;
+/// Iterates over the records of a result batch: `(task id, range of its outcomes in batch)`.
+pub(crate) fn results(batch: &[u8]) -> impl Iterator<Item = (u64, std::ops::Range<usize>)> + '_ {
+    let mut at = 0;
     std::iter::from_fn(move || {
-        if rest.len() < RESULT_HEADER {
-            return None;
-        }
-        let id = u64::from_le_bytes(rest[..8].try_into().ok()?);
-        let len = u32::from_le_bytes(rest[8..12].try_into().ok()?) as usize;
-        let body = rest.get(RESULT_HEADER..RESULT_HEADER + len)?;
-        rest = &rest[RESULT_HEADER + len..];
-        Some((id, body))
+        let head = batch.get(at..at + RESULT_HEADER)?;
+        let id = u64::from_le_bytes(head[..8].try_into().ok()?);
+        let len = u32::from_le_bytes(head[8..12].try_into().ok()?) as usize;
+        let start = at + RESULT_HEADER;
+        batch.get(start..start + len)?;
+        at = start + len;
+        Some((id, start..start + len))
     })
 }
 

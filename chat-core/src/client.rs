@@ -1,0 +1,397 @@
+//! The client session both front ends share: login, reliable requests, heartbeats,
+//! reconnection. [`Client`] is a state machine with no I/O; [`Connection`] drives it over a
+//! UDP socket.
+
+use crate::protocol::{self, ClientMsg, Event, Request, ServerMsg, check_name, check_text};
+use crate::reliable::Endpoint;
+use std::collections::VecDeque;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Send a heartbeat after this long without sending anything.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The server is considered gone after this long without a datagram from it.
+pub const SERVER_SILENCE: Duration = Duration::from_secs(5);
+/// The first login gives up after this long without an answer (the server is unreachable).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A quit waits this long for the server's goodbye.
+const QUIT_WAIT: Duration = Duration::from_secs(3);
+const LOGIN_RETRY_MIN: Duration = Duration::from_millis(250);
+const RECONNECT_MAX: Duration = Duration::from_secs(8);
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The user quit and the server said goodbye (the seed's special flag).
+    Goodbye,
+    /// The user quit; the server did not answer in time.
+    QuitUnanswered,
+    /// The operator removed this user.
+    Kicked,
+    /// The server shut down.
+    Shutdown,
+    /// No answer to the first login: nothing listens there.
+    Unreachable,
+    /// The login (or a re-login after a reconnect) was refused.
+    Refused(String),
+}
+
+/// What the front end shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Logged in (first time).
+    Connected,
+    /// The server went quiet; retrying with backoff (`retry_in` until the next attempt).
+    Reconnecting {
+        /// How long until the next attempt.
+        retry_in: Duration,
+    },
+    /// Logged in again after a reconnect.
+    Reconnected,
+    /// Something in the room.
+    Room(Event),
+    /// The session is over.
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// First login.
+    Connecting {
+        since: Instant,
+    },
+    Online,
+    /// Server lost; logging in again.
+    Reconnecting,
+    Quitting {
+        since: Instant,
+    },
+    Closed,
+}
+
+/// The session state machine.
+#[derive(Debug)]
+pub struct Client {
+    name: String,
+    phase: Phase,
+    nonce: u64,
+    token: u64,
+    link: Endpoint<Request, Event>,
+    next_login: Instant,
+    login_backoff: Duration,
+    last_heard: Instant,
+    last_sent: Instant,
+    events: VecDeque<ClientEvent>,
+    out: Vec<Vec<u8>>,
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = mp_core::mp_ipc::getrandom(&mut b);
+    u64::from_le_bytes(b)
+}
+
+impl Client {
+    /// Starts logging in as `name`.
+    ///
+    /// # Errors
+    ///
+    /// The reason, when `name` is not a valid name.
+    pub fn new(name: &str, now: Instant) -> Result<Client, String> {
+        check_name(name)?;
+        let mut c = Client {
+            name: name.to_string(),
+            phase: Phase::Connecting { since: now },
+            nonce: random_u64(),
+            token: 0,
+            link: Endpoint::new(),
+            next_login: now,
+            login_backoff: LOGIN_RETRY_MIN,
+            last_heard: now,
+            last_sent: now,
+            events: VecDeque::new(),
+            out: Vec::new(),
+        };
+        c.on_tick(now);
+        Ok(c)
+    }
+
+    /// The name this session logs in with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Whether the user is logged in now.
+    pub fn is_online(&self) -> bool {
+        self.phase == Phase::Online
+    }
+
+    fn push(&mut self, msg: &ClientMsg, now: Instant) {
+        self.out.push(protocol::encode(msg));
+        self.last_sent = now;
+    }
+
+    /// Sends a request reliably.
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, when the text is too long or the session is over.
+    pub fn request(&mut self, req: Request, now: Instant) -> Result<(), String> {
+        if let Request::Chat(t) | Request::Private { text: t, .. } = &req {
+            check_text(t)?;
+        }
+        match self.phase {
+            Phase::Closed | Phase::Quitting { .. } => return Err("the session is over".into()),
+            _ => {}
+        }
+        if req == Request::Quit {
+            self.phase = Phase::Quitting { since: now };
+        }
+        self.link.send(req);
+        self.on_tick(now);
+        Ok(())
+    }
+
+    /// Interprets a line the user typed: `quit`, `/who`, `/msg NAME TEXT`, or chat text.
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request), and for a malformed command.
+    pub fn input(&mut self, line: &str, now: Instant) -> Result<(), String> {
+        let req = if line == "quit" {
+            Request::Quit
+        } else if line == "/who" {
+            Request::Who
+        } else if let Some(rest) = line.strip_prefix("/msg ") {
+            match rest.split_once(' ') {
+                Some((to, text)) if !to.is_empty() => Request::Private { to: to.into(), text: text.into() },
+                _ => return Err("usage: /msg NAME TEXT".into()),
+            }
+        } else if line.starts_with('/') && !line.starts_with("//") {
+            return Err(format!("unknown command {:?}; commands: /who, /msg NAME TEXT, quit", line));
+        } else {
+            // A line starting with "//" sends the text from the second slash on.
+            Request::Chat(line.strip_prefix('/').filter(|l| l.starts_with('/')).unwrap_or(line).to_string())
+        };
+        self.request(req, now)
+    }
+
+    /// A datagram arrived from the server's address.
+    pub fn on_datagram(&mut self, bytes: &[u8], now: Instant) {
+        let Ok(msg) = protocol::decode::<ServerMsg>(bytes) else { return };
+        self.last_heard = now;
+        match msg {
+            ServerMsg::LoginOk { nonce, token } if nonce == self.nonce => {
+                if !matches!(self.phase, Phase::Connecting { .. } | Phase::Reconnecting) {
+                    return;
+                }
+                let first = matches!(self.phase, Phase::Connecting { .. });
+                self.token = token;
+                self.phase = Phase::Online;
+                self.login_backoff = LOGIN_RETRY_MIN;
+                self.events.push_back(if first { ClientEvent::Connected } else { ClientEvent::Reconnected });
+            }
+            ServerMsg::LoginRefused { nonce, reason } if nonce == self.nonce => {
+                if matches!(self.phase, Phase::Connecting { .. } | Phase::Reconnecting) {
+                    self.close(CloseReason::Refused(reason));
+                }
+            }
+            ServerMsg::Data { seq, ack, event } => {
+                if self.token == 0 {
+                    return;
+                }
+                self.link.on_ack(ack);
+                for e in self.link.on_data(seq, event, now) {
+                    match e {
+                        Event::Goodbye => self.finish(CloseReason::Goodbye, now),
+                        Event::Kicked => self.finish(CloseReason::Kicked, now),
+                        Event::Shutdown => self.finish(CloseReason::Shutdown, now),
+                        other => self.events.push_back(ClientEvent::Room(other)),
+                    }
+                }
+            }
+            ServerMsg::Ack { ack } => self.link.on_ack(ack),
+            ServerMsg::UnknownSession if self.phase == Phase::Online => self.start_reconnect(now),
+            _ => {}
+        }
+        self.on_tick(now);
+    }
+
+    /// Ends the session after acknowledging its final event at once.
+    fn finish(&mut self, why: CloseReason, now: Instant) {
+        self.push(&ClientMsg::Ack { token: self.token, ack: self.link.ack() }, now);
+        self.close(why);
+    }
+
+    fn close(&mut self, why: CloseReason) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.events.push_back(ClientEvent::Closed(why));
+        }
+    }
+
+    fn start_reconnect(&mut self, now: Instant) {
+        self.phase = Phase::Reconnecting;
+        self.token = 0;
+        self.nonce = random_u64();
+        // Requests not yet acknowledged go to the new session, in order.
+        let mut fresh = Endpoint::new();
+        let old = std::mem::take(&mut self.link);
+        for r in old.into_unacked() {
+            fresh.send(r);
+        }
+        self.link = fresh;
+        self.login_backoff = Duration::from_secs(1);
+        self.next_login = now;
+        self.events.push_back(ClientEvent::Reconnecting { retry_in: Duration::ZERO });
+    }
+
+    /// Timers: login retries, retransmissions, acknowledgements, heartbeats, silence.
+    pub fn on_tick(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Connecting { since } => {
+                if now.saturating_duration_since(since) > CONNECT_TIMEOUT {
+                    self.close(CloseReason::Unreachable);
+                } else {
+                    self.login_due(now, LOGIN_RETRY_MIN * 4);
+                }
+            }
+            Phase::Reconnecting => self.login_due(now, RECONNECT_MAX),
+            Phase::Online | Phase::Quitting { .. } => {
+                if let Phase::Quitting { since } = self.phase
+                    && now.saturating_duration_since(since) > QUIT_WAIT
+                {
+                    self.close(CloseReason::QuitUnanswered);
+                    return;
+                }
+                if now.saturating_duration_since(self.last_heard) > SERVER_SILENCE {
+                    if self.phase == Phase::Online {
+                        self.start_reconnect(now);
+                        self.login_due(now, RECONNECT_MAX);
+                    } else {
+                        self.close(CloseReason::QuitUnanswered);
+                    }
+                    return;
+                }
+                let (token, ack) = (self.token, self.link.ack());
+                let sends = self.link.poll_transmit(now);
+                for (seq, req) in sends {
+                    self.push(&ClientMsg::Data { token, seq, ack, req }, now);
+                }
+                if self.link.poll_ack(now) || now.saturating_duration_since(self.last_sent) >= HEARTBEAT {
+                    self.push(&ClientMsg::Ack { token, ack: self.link.ack() }, now);
+                }
+            }
+        }
+    }
+
+    fn login_due(&mut self, now: Instant, max: Duration) {
+        if now >= self.next_login {
+            let msg = ClientMsg::Login { name: self.name.clone(), nonce: self.nonce };
+            self.push(&msg, now);
+            self.next_login = now + self.login_backoff;
+            if self.phase == Phase::Reconnecting {
+                self.events.push_back(ClientEvent::Reconnecting { retry_in: self.login_backoff });
+            }
+            self.login_backoff = (self.login_backoff * 2).min(max);
+        }
+    }
+
+    /// When [`on_tick`](Self::on_tick) next has work.
+    pub fn next_timeout(&self, now: Instant) -> Instant {
+        let mut t = now + Duration::from_millis(250);
+        if let Some(l) = self.link.next_timeout() {
+            t = t.min(l);
+        }
+        match self.phase {
+            Phase::Connecting { .. } | Phase::Reconnecting => t.min(self.next_login),
+            Phase::Online | Phase::Quitting { .. } => t.min(self.last_sent + HEARTBEAT),
+            Phase::Closed => t,
+        }
+    }
+
+    /// Datagrams to send to the server, taken.
+    pub fn take_output(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Events for the front end, taken.
+    pub fn take_events(&mut self) -> Vec<ClientEvent> {
+        self.events.drain(..).collect()
+    }
+}
+
+/// A [`Client`] over a UDP socket connected to the server.
+#[derive(Debug)]
+pub struct Connection {
+    /// The session.
+    pub client: Client,
+    socket: UdpSocket,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    /// Binds an ephemeral local port and starts logging in to `server` as `name`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad name; socket errors.
+    pub fn open(server: SocketAddr, name: &str) -> std::io::Result<Connection> {
+        let local: SocketAddr = if server.is_ipv4() {
+            "0.0.0.0:0".parse().expect("valid")
+        } else {
+            "[::]:0".parse().expect("valid")
+        };
+        let socket = UdpSocket::bind(local)?;
+        socket.connect(server)?;
+        socket.set_nonblocking(true)?;
+        let client = Client::new(name, Instant::now())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let mut c = Connection { client, socket, buf: vec![0u8; 2048] };
+        c.flush();
+        Ok(c)
+    }
+
+    /// The socket, to wait on it together with other sources.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Sends what the session has queued.
+    pub fn flush(&mut self) {
+        for d in self.client.take_output() {
+            // Lost datagrams (a full buffer, an absent server) are sent again by the session.
+            let _ = self.socket.send(&d);
+        }
+    }
+
+    /// Reads every datagram waiting on the socket, runs the timers, sends what is due.
+    pub fn poll(&mut self) {
+        let now = Instant::now();
+        loop {
+            match self.socket.recv(&mut self.buf) {
+                Ok(n) => {
+                    let d = self.buf[..n].to_vec();
+                    self.client.on_datagram(&d, now);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ECONNREFUSED: nothing listens (yet); the session's timers decide.
+                Err(_) => break,
+            }
+        }
+        self.client.on_tick(now);
+        self.flush();
+    }
+
+    /// How long until [`poll`](Self::poll) has timer work.
+    pub fn wait_hint(&self) -> Duration {
+        let now = Instant::now();
+        self.client.next_timeout(now).saturating_duration_since(now)
+    }
+}
