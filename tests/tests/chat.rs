@@ -1,0 +1,354 @@
+//! End to end: real `chat-server` and `chat-cli` processes on loopback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The workspace's binaries, built once (in the same profile as this test).
+fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "chat-core", "-p", "chat-cli", "--bins"]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the chat binaries failed");
+    });
+    // target/<profile>/deps/chat-<hash> -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent().and_then(|d| d.parent()).expect("target dir").join(name)
+}
+
+/// A child process whose output lines are collected as they come.
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Arc<Mutex<Vec<String>>>,
+    rx: Receiver<String>,
+    name: String,
+}
+
+impl Proc {
+    fn start(path: PathBuf, args: &[&str], name: &str) -> Proc {
+        let mut child = Command::new(path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start process");
+        let (tx, rx) = channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let (tx, lines) = (tx.clone(), Arc::clone(&lines));
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Proc { child, stdin, lines, rx, name: name.to_string() }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to stdin");
+        stdin.flush().expect("flush");
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for a line containing `needle`; returns it.
+    fn expect(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "{}: no line with {needle:?} within {WAIT:?}; got {:#?}",
+            self.name,
+            self.lines.lock().unwrap()
+        );
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("{} did not exit; output {:#?}", self.name, self.all());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server(extra: &[&str]) -> (Proc, String) {
+    server_at("127.0.0.1:0", extra)
+}
+
+fn server_at(bind: &str, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["--bind", bind];
+    args.extend_from_slice(extra);
+    let p = Proc::start(bin("chat-server"), &args, "server");
+    let line = p.expect("listening on");
+    let addr = line.split_whitespace().nth(3).expect("address in the banner").to_string();
+    (p, addr)
+}
+
+fn client(addr: &str, name: &str) -> Proc {
+    let p = Proc::start(bin("chat-cli"), &["--server", addr, "--name", name], name);
+    p.expect(&format!("joined as {name}"));
+    p
+}
+
+#[test]
+fn join_chat_in_one_order_and_quit() {
+    let (_srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    let bob = client(&addr, "bob");
+    let cat = client(&addr, "cat");
+    ann.expect("bob joined");
+    bob.expect("cat joined");
+    // 20 lines: the rate limit's burst.
+    for i in 0..20 {
+        ann.send(&format!("line {i}"));
+    }
+    bob.expect("ann: line 19");
+    cat.expect("ann: line 19");
+    for p in [&bob, &cat] {
+        let got: Vec<String> = p.all().into_iter().filter(|l| l.contains("ann: line")).collect();
+        let want: Vec<String> = (0..20).map(|i| format!("ann: line {i}")).collect();
+        assert_eq!(got.len(), 20, "{}: {got:#?}", p.name);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.ends_with(w.as_str()), "{}: {g} vs {w}", p.name);
+            assert!(g.starts_with('['), "lines carry the server time: {g}");
+        }
+    }
+    assert_eq!(ann.count("ann: line"), 0, "a user does not get their own lines back");
+    ann.send("quit");
+    ann.expect("goodbye");
+    assert_eq!(ann.wait_exit(), 0);
+    bob.expect("ann left");
+    cat.expect("ann left");
+}
+
+#[test]
+fn a_flooding_client_is_limited_and_the_others_still_chat() {
+    let (_srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    let mut bob = client(&addr, "bob");
+    ann.expect("bob joined");
+    for i in 0..40 {
+        ann.send(&format!("flood {i}"));
+    }
+    ann.expect("refused: slow down");
+    bob.send("still here");
+    let t = Instant::now();
+    ann.expect("bob: still here");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(300));
+    let got = bob.count("ann: flood");
+    assert!((20..40).contains(&got), "the burst passes, the rest is refused: {got}");
+}
+
+#[test]
+fn a_taken_or_invalid_name_is_refused_with_a_reason() {
+    let (_srv, addr) = server(&[]);
+    let _ann = client(&addr, "ann");
+    let mut dup = Proc::start(bin("chat-cli"), &["--server", &addr, "--name", "ann"], "dup");
+    dup.expect("taken");
+    assert_eq!(dup.wait_exit(), 2);
+    let mut bad = Proc::start(bin("chat-cli"), &["--server", &addr, "--name", " spaced"], "bad");
+    bad.expect("space");
+    assert_eq!(bad.wait_exit(), 2);
+    let long = "x".repeat(33);
+    let mut bad = Proc::start(bin("chat-cli"), &["--server", &addr, "--name", &long], "long");
+    bad.expect("33 characters");
+    assert_eq!(bad.wait_exit(), 2);
+    // End of input quits cleanly.
+    let mut eve = client(&addr, "eve");
+    eve.close_stdin();
+    assert_eq!(eve.wait_exit(), 0);
+}
+
+#[test]
+fn admin_lines_list_and_kick() {
+    let (mut srv, addr) = server(&[]);
+    let ann = client(&addr, "ann");
+    let mut bob = client(&addr, "bob");
+    srv.send("the server says hello");
+    ann.expect("[admin] the server says hello");
+    bob.expect("[admin] the server says hello");
+    srv.send("/list");
+    srv.expect("online (2): ann, bob");
+    srv.send("/kick nobody");
+    srv.expect("no user named \"nobody\"");
+    srv.send("/kick bob");
+    bob.expect("removed by the operator");
+    assert_eq!(bob.wait_exit(), 0);
+    ann.expect("bob left (kicked)");
+    srv.send("/list");
+    srv.expect("online (1): ann");
+}
+
+#[test]
+fn who_private_messages_history_and_long_lines() {
+    let (_srv, addr) = server(&["--history", "3"]);
+    let mut ann = client(&addr, "ann");
+    for i in 0..5 {
+        ann.send(&format!("old {i}"));
+    }
+    ann.send("/who");
+    ann.expect("online: ann");
+    let mut bob = client(&addr, "bob");
+    bob.expect("ann: old 4");
+    assert_eq!(bob.count("ann: old"), 3, "history holds the last 3 lines: {:#?}", bob.all());
+    assert_eq!(bob.count("ann: old 1"), 0);
+    ann.send("/msg bob just for you");
+    bob.expect("[private from ann] just for you");
+    ann.expect("[private to bob] just for you");
+    ann.send("/msg nobody hi");
+    ann.expect("no user named \"nobody\"");
+    ann.send(&"x".repeat(1001));
+    ann.expect("1001 bytes");
+    ann.send(&"y".repeat(1000));
+    bob.expect(&"y".repeat(1000));
+    bob.send("/who");
+    bob.expect("online: ann, bob");
+}
+
+#[test]
+fn a_killed_client_times_out() {
+    let (_srv, addr) = server(&["--timeout", "1"]);
+    let ann = client(&addr, "ann");
+    let cat = client(&addr, "cat");
+    ann.expect("cat joined");
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(cat.pid(), libc::SIGKILL) };
+    let t = Instant::now();
+    ann.expect("cat left (timed out)");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    drop(cat);
+}
+
+#[test]
+fn clients_reconnect_after_a_server_restart() {
+    let (srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    // SAFETY: signalling our own child process (its network child dies with it: a daemon).
+    unsafe { libc::kill(srv.pid(), libc::SIGKILL) };
+    drop(srv);
+    ann.expect("lost the server; reconnecting");
+    let (_srv2, addr2) = server_at(&addr, &[]);
+    assert_eq!(addr, addr2);
+    ann.expect("reconnected");
+    let bob = client(&addr, "bob");
+    ann.send("after the restart");
+    bob.expect("ann: after the restart");
+}
+
+#[test]
+fn shutdown_from_the_console_and_by_sigterm() {
+    let (mut srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    let mut bob = client(&addr, "bob");
+    srv.send("/shutdown");
+    ann.expect("the server shut down");
+    bob.expect("the server shut down");
+    assert_eq!(ann.wait_exit(), 0);
+    assert_eq!(bob.wait_exit(), 0);
+    assert_eq!(srv.wait_exit(), 0);
+
+    let (mut srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(srv.pid(), libc::SIGTERM) };
+    ann.expect("the server shut down");
+    assert_eq!(ann.wait_exit(), 0);
+    assert_eq!(srv.wait_exit(), 0);
+}
+
+#[test]
+fn end_of_console_input_does_not_stop_the_server() {
+    let (mut srv, addr) = server(&[]);
+    srv.close_stdin();
+    std::thread::sleep(Duration::from_millis(200));
+    let ann = client(&addr, "ann");
+    drop(ann);
+    assert!(srv.child.try_wait().unwrap().is_none(), "server still runs");
+}
+
+#[test]
+fn arguments_help_version_and_unreachable_server() {
+    for b in ["chat-server", "chat-cli"] {
+        let out = Command::new(bin(b)).arg("--help").output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("usage"));
+        let out = Command::new(bin(b)).arg("--version").output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with(b));
+        let out = Command::new(bin(b)).arg("--bogus").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{b}");
+    }
+    let out = Command::new(bin("chat-cli"))
+        .args(["--server", "127.0.0.1:1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--name is required without a terminal");
+    // A port nobody listens on: unreachable, exit 1.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let free = sock.local_addr().unwrap().to_string();
+    drop(sock);
+    let out = Command::new(bin("chat-cli"))
+        .args(["--server", &free, "--name", "zed"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no chat server answers"));
+}
