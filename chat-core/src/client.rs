@@ -3,7 +3,8 @@
 //! UDP socket.
 
 use crate::protocol::{self, ClientMsg, Event, Request, ServerMsg, check_name, check_text};
-use crate::reliable::Endpoint;
+use crate::reliable::{Endpoint, batches};
+use crate::server::BATCH_BUDGET;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -136,7 +137,8 @@ impl Client {
         self.last_sent = now;
     }
 
-    /// Sends a request reliably.
+    /// Queues a request for reliable delivery; the next [`on_tick`](Self::on_tick) sends it,
+    /// with every other request queued since, in as few datagrams as fit.
     ///
     /// # Errors
     ///
@@ -153,7 +155,7 @@ impl Client {
             self.phase = Phase::Quitting { since: now };
         }
         self.link.send(req);
-        self.on_tick(now);
+        // Sent by the next `on_tick`, together with any other request made before it.
         Ok(())
     }
 
@@ -201,12 +203,16 @@ impl Client {
                     self.close(CloseReason::Refused(reason));
                 }
             }
-            ServerMsg::Data { seq, ack, event } => {
+            ServerMsg::Data { seq, ack, events } => {
                 if self.token == 0 {
                     return;
                 }
                 self.link.on_ack(ack);
-                for e in self.link.on_data(seq, event, now) {
+                let mut ready = Vec::new();
+                for (i, event) in events.into_iter().enumerate() {
+                    ready.extend(self.link.on_data(seq.saturating_add(i as u64), event, now));
+                }
+                for e in ready {
                     match e {
                         Event::Goodbye => self.finish(CloseReason::Goodbye, now),
                         Event::Kicked => self.finish(CloseReason::Kicked, now),
@@ -281,8 +287,8 @@ impl Client {
                 }
                 let (token, ack) = (self.token, self.link.ack());
                 let sends = self.link.poll_transmit(now);
-                for (seq, req) in sends {
-                    self.push(&ClientMsg::Data { token, seq, ack, req }, now);
+                for (seq, reqs) in batches(sends, BATCH_BUDGET) {
+                    self.push(&ClientMsg::Data { token, seq, ack, reqs }, now);
                 }
                 if self.link.poll_ack(now) || now.saturating_duration_since(self.last_sent) >= HEARTBEAT {
                     self.push(&ClientMsg::Ack { token, ack: self.link.ack() }, now);

@@ -24,16 +24,17 @@ pub enum ClientMsg {
         /// Random, per attempt.
         nonce: u64,
     },
-    /// A reliable request, with the client's cumulative acknowledgement of server data.
+    /// Reliable requests with consecutive sequence numbers from `seq`, with the client's
+    /// cumulative acknowledgement of server data.
     Data {
         /// Session token from `LoginOk`.
         token: u64,
-        /// Sequence number of this request (from 1).
+        /// Sequence number of the first request (numbers start at 1).
         seq: u64,
         /// Every server message up to this sequence number has arrived.
         ack: u64,
-        /// The request.
-        req: Request,
+        /// The requests, numbered `seq`, `seq + 1`, …
+        reqs: Vec<Request>,
     },
     /// Acknowledgement only; also the heartbeat.
     Ack {
@@ -79,14 +80,15 @@ pub enum ServerMsg {
         /// Why.
         reason: String,
     },
-    /// A reliable event, with the server's cumulative acknowledgement of client requests.
+    /// Reliable events with consecutive sequence numbers from `seq` (as many as fit one
+    /// datagram), with the server's cumulative acknowledgement of client requests.
     Data {
-        /// Sequence number (from 1).
+        /// Sequence number of the first event (numbers start at 1).
         seq: u64,
         /// Every client request up to this number has arrived.
         ack: u64,
-        /// The event.
-        event: Event,
+        /// The events, numbered `seq`, `seq + 1`, …
+        events: Vec<Event>,
     },
     /// Acknowledgement only.
     Ack {
@@ -262,15 +264,15 @@ mod tests {
     fn round_trips() {
         let msgs = vec![
             ClientMsg::Login { name: "ann".into(), nonce: 7 },
-            ClientMsg::Data { token: 1, seq: 2, ack: 3, req: Request::Chat("hi".into()) },
+            ClientMsg::Data { token: 1, seq: 2, ack: 3, reqs: vec![Request::Chat("hi".into())] },
             ClientMsg::Data {
                 token: 1,
                 seq: 2,
                 ack: 3,
-                req: Request::Private { to: "b".into(), text: "x".into() },
+                reqs: vec![Request::Private { to: "b".into(), text: "x".into() }],
             },
-            ClientMsg::Data { token: 1, seq: 2, ack: 3, req: Request::Who },
-            ClientMsg::Data { token: 1, seq: 2, ack: 3, req: Request::Quit },
+            ClientMsg::Data { token: 1, seq: 2, ack: 3, reqs: vec![Request::Who, Request::Chat("a".into())] },
+            ClientMsg::Data { token: 1, seq: 2, ack: 3, reqs: vec![Request::Quit] },
             ClientMsg::Ack { token: 1, ack: 9 },
         ];
         for m in msgs {
@@ -289,7 +291,7 @@ mod tests {
             Event::Shutdown,
         ];
         for e in events {
-            let m = ServerMsg::Data { seq: 1, ack: 0, event: e };
+            let m = ServerMsg::Data { seq: 1, ack: 0, events: vec![e] };
             assert_eq!(decode::<ServerMsg>(&encode(&m)).unwrap(), m);
         }
     }
@@ -303,12 +305,17 @@ mod tests {
             text: text.clone(),
             history: true,
         };
-        let m = ServerMsg::Data { seq: u64::MAX, ack: u64::MAX, event: line };
+        let m = ServerMsg::Data { seq: u64::MAX, ack: u64::MAX, events: vec![line] };
         assert!(encode(&m).len() <= MAX_DATAGRAM, "{}", encode(&m).len());
         let m = ServerMsg::Data {
             seq: u64::MAX,
             ack: u64::MAX,
-            event: Event::Private { ts: u64::MAX, peer: "\u{1F600}".repeat(MAX_NAME), sent: true, text },
+            events: vec![Event::Private {
+                ts: u64::MAX,
+                peer: "\u{1F600}".repeat(MAX_NAME),
+                sent: true,
+                text,
+            }],
         };
         assert!(encode(&m).len() <= MAX_DATAGRAM, "{}", encode(&m).len());
     }
@@ -323,7 +330,8 @@ mod tests {
         assert_eq!(decode::<ClientMsg>(&ok), Err(DecodeError::Trailing));
         assert_eq!(decode::<ClientMsg>(&vec![VERSION; 5000]), Err(DecodeError::TooLarge));
         // Every truncation and every single-bit flip of a real datagram: no panic.
-        let real = encode(&ClientMsg::Data { token: 99, seq: 5, ack: 4, req: Request::Chat("hello".into()) });
+        let real =
+            encode(&ClientMsg::Data { token: 99, seq: 5, ack: 4, reqs: vec![Request::Chat("hello".into())] });
         for n in 0..real.len() {
             let _ = decode::<ClientMsg>(&real[..n]);
         }

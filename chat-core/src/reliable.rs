@@ -37,11 +37,17 @@ struct Unacked<T> {
 pub struct Endpoint<Out, In> {
     next_seq: u64,
     unacked: VecDeque<Unacked<Out>>,
+    /// The first `sent` entries of `unacked` have been sent at least once.
+    sent: usize,
+    /// No retransmission is due before this (the earliest timer among the sent entries).
+    resend_at: Option<Instant>,
     /// Highest sequence number delivered in order.
     delivered: u64,
     early: BTreeMap<u64, In>,
     /// An acknowledgement owed to the peer, and by when.
     ack_due: Option<Instant>,
+    /// The acknowledgement last sent (on data or alone).
+    acked: u64,
 }
 
 impl<Out: Clone, In> Default for Endpoint<Out, In> {
@@ -56,6 +62,9 @@ impl<Out: Clone, In> Endpoint<Out, In> {
         Endpoint {
             next_seq: 1,
             unacked: VecDeque::new(),
+            sent: 0,
+            resend_at: None,
+            acked: 0,
             delivered: 0,
             early: BTreeMap::new(),
             ack_due: None,
@@ -71,6 +80,9 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     }
 
     /// The cumulative acknowledgement to put on outgoing datagrams.
+    ///
+    /// (Sent only through [`poll_transmit`](Self::poll_transmit) or
+    /// [`poll_ack`](Self::poll_ack), which record it.)
     pub fn ack(&self) -> u64 {
         self.delivered
     }
@@ -94,6 +106,10 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     pub fn on_ack(&mut self, ack: u64) {
         while self.unacked.front().is_some_and(|u| u.seq <= ack) {
             self.unacked.pop_front();
+            self.sent = self.sent.saturating_sub(1);
+        }
+        if self.sent == 0 {
+            self.resend_at = None;
         }
     }
 
@@ -106,13 +122,24 @@ impl<Out: Clone, In> Endpoint<Out, In> {
             self.ack_due = Some(now);
             return out;
         }
-        self.early.insert(seq, msg);
-        while let Some(m) = self.early.remove(&(self.delivered + 1)) {
-            self.delivered += 1;
-            out.push(m);
+        if seq == self.delivered + 1 && self.early.is_empty() {
+            // In order, nothing waiting: the common case, without the reorder buffer.
+            self.delivered = seq;
+            out.push(msg);
+        } else {
+            self.early.insert(seq, msg);
+            while let Some(m) = self.early.remove(&(self.delivered + 1)) {
+                self.delivered += 1;
+                out.push(m);
+            }
         }
         if self.ack_due.is_none() {
             self.ack_due = Some(now + ACK_DELAY);
+        }
+        if self.delivered >= self.acked + (WINDOW / 8) as u64 {
+            // Much has arrived since the last acknowledgement: do not let the sender's window
+            // fill while the delayed one waits.
+            self.ack_due = Some(now);
         }
         if !self.early.is_empty() {
             // A gap: tell the sender at once what we have.
@@ -125,22 +152,38 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     /// Sending any of them carries the acknowledgement, so the owed one is cleared.
     pub fn poll_transmit(&mut self, now: Instant) -> Vec<(u64, Out)> {
         let mut out = Vec::new();
-        for u in self.unacked.iter_mut().take(WINDOW) {
-            let send = match u.due {
-                None => true,
-                Some(d) => d <= now,
-            };
-            if send {
-                if u.due.is_some() {
+        // Retransmissions, looked for only once the earliest timer has run out.
+        if self.resend_at.is_some_and(|t| t <= now) {
+            let mut next: Option<Instant> = None;
+            for u in self.unacked.iter_mut().take(self.sent) {
+                if u.due.is_some_and(|d| d <= now) {
                     u.rto = (u.rto * 2).min(RTO_MAX);
+                    u.due = Some(now + u.rto);
+                    u.sends += 1;
+                    out.push((u.seq, u.msg.clone()));
                 }
+                next = match (next, u.due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            self.resend_at = next;
+        }
+        // First transmissions, up to the window.
+        let limit = self.unacked.len().min(WINDOW);
+        if self.sent < limit {
+            for u in self.unacked.range_mut(self.sent..limit) {
                 u.due = Some(now + u.rto);
-                u.sends += 1;
+                u.sends = 1;
                 out.push((u.seq, u.msg.clone()));
             }
+            self.sent = limit;
+            let first_due = now + RTO_MIN;
+            self.resend_at = Some(self.resend_at.map_or(first_due, |t| t.min(first_due)));
         }
         if !out.is_empty() {
             self.ack_due = None;
+            self.acked = self.delivered;
         }
         out
     }
@@ -149,6 +192,7 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     pub fn poll_ack(&mut self, now: Instant) -> bool {
         if self.ack_due.is_some_and(|d| d <= now) {
             self.ack_due = None;
+            self.acked = self.delivered;
             true
         } else {
             false
@@ -157,14 +201,35 @@ impl<Out: Clone, In> Endpoint<Out, In> {
 
     /// The next moment something is due (a retransmission or an acknowledgement).
     pub fn next_timeout(&self) -> Option<Instant> {
-        let resend = self.unacked.iter().take(WINDOW).filter_map(|u| u.due).min();
-        let unsent = self.unacked.iter().take(WINDOW).any(|u| u.due.is_none());
-        let first = if unsent { Some(Instant::now()) } else { resend };
+        let unsent = self.sent < self.unacked.len().min(WINDOW);
+        let first = if unsent { Some(Instant::now()) } else { self.resend_at };
         match (first, self.ack_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
+}
+
+/// Groups `(seq, msg)` pairs (in sequence order) into runs of consecutive numbers whose
+/// encodings together take at most `budget` bytes: `(first seq, msgs)`. A message larger than
+/// the budget still goes, alone.
+pub fn batches<T: serde::Serialize>(items: Vec<(u64, T)>, budget: usize) -> Vec<(u64, Vec<T>)> {
+    let mut out: Vec<(u64, Vec<T>)> = Vec::new();
+    let mut used = 0;
+    for (seq, msg) in items {
+        let size = postcard::experimental::serialized_size(&msg).unwrap_or(budget);
+        match out.last_mut() {
+            Some((first, run)) if *first + run.len() as u64 == seq && used + size <= budget => {
+                run.push(msg);
+                used += size;
+            }
+            _ => {
+                out.push((seq, vec![msg]));
+                used = size;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -307,6 +372,21 @@ mod tests {
         a.on_ack(1);
         assert_eq!(a.unacked(), 0);
         assert!(a.poll_transmit(now).is_empty());
+    }
+
+    #[test]
+    fn batches_group_consecutive_runs_within_the_budget() {
+        let items: Vec<(u64, String)> = vec![
+            (1, "a".repeat(10)),
+            (2, "b".repeat(10)),
+            (3, "c".repeat(10)),
+            (7, "d".into()),
+            (8, "e".repeat(50)),
+        ];
+        let b = batches(items, 25);
+        let shape: Vec<(u64, usize)> = b.iter().map(|(s, v)| (*s, v.len())).collect();
+        assert_eq!(shape, [(1, 2), (3, 1), (7, 1), (8, 1)]);
+        assert!(batches(Vec::<(u64, u8)>::new(), 10).is_empty());
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use crate::protocol::{
     self, ClientMsg, Event, LeftReason, MAX_DATAGRAM, Request, ServerMsg, check_name, check_text, now_ms,
 };
-use crate::reliable::Endpoint;
+use crate::reliable::{Endpoint, batches};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Server settings.
@@ -73,13 +74,38 @@ struct Session {
     name: String,
     addr: SocketAddr,
     login_nonce: u64,
-    link: Endpoint<Event, Request>,
+    /// Events are shared between the sessions they go to (one allocation per broadcast).
+    link: Endpoint<Arc<Event>, Request>,
     last_heard: Instant,
     tokens: f64,
     last_refill: Instant,
     /// Leaving: only the last events (goodbye, kicked, shutdown) are still being delivered.
     closing: Option<Instant>,
 }
+
+/// Encodes exactly like [`ServerMsg`] (same variants in the same order up to `Data`), but
+/// borrows shared events instead of owning copies.
+#[derive(Serialize)]
+enum DataOut<'a> {
+    #[allow(dead_code)]
+    LoginOk {
+        nonce: u64,
+        token: u64,
+    },
+    #[allow(dead_code)]
+    LoginRefused {
+        nonce: u64,
+        reason: &'a str,
+    },
+    Data {
+        seq: u64,
+        ack: u64,
+        events: &'a [Arc<Event>],
+    },
+}
+
+/// Bytes of events per datagram: the datagram limit less the message's own fields.
+pub(crate) const BATCH_BUDGET: usize = MAX_DATAGRAM - 40;
 
 /// How long a leaving session keeps retransmitting its last event.
 const CLOSING_GRACE: Duration = Duration::from_secs(3);
@@ -153,15 +179,18 @@ impl Room {
         };
         match msg {
             ClientMsg::Login { name, nonce } => self.on_login(addr, name, nonce, now),
-            ClientMsg::Data { token, seq, ack, req } => {
+            ClientMsg::Data { token, seq, ack, reqs } => {
                 let Some(s) = self.session_from(token, addr) else {
                     self.reply(addr, &ServerMsg::UnknownSession);
                     return;
                 };
                 s.last_heard = now;
                 s.link.on_ack(ack);
-                let reqs = s.link.on_data(seq, req, now);
-                for r in reqs {
+                let mut ready = Vec::new();
+                for (i, r) in reqs.into_iter().enumerate() {
+                    ready.extend(s.link.on_data(seq.saturating_add(i as u64), r, now));
+                }
+                for r in ready {
                     self.on_request(token, r, now);
                 }
             }
@@ -229,7 +258,12 @@ impl Room {
         let mut link = Endpoint::new();
         for e in &self.history {
             if let Event::Line { ts, from, text, .. } = e {
-                link.send(Event::Line { ts: *ts, from: from.clone(), text: text.clone(), history: true });
+                link.send(Arc::new(Event::Line {
+                    ts: *ts,
+                    from: from.clone(),
+                    text: text.clone(),
+                    history: true,
+                }));
             }
         }
         self.sessions.insert(
@@ -326,14 +360,15 @@ impl Room {
 
     fn send_to(&mut self, token: u64, e: Event) {
         if let Some(s) = self.sessions.get_mut(&token) {
-            s.link.send(e);
+            s.link.send(Arc::new(e));
         }
     }
 
     fn broadcast(&mut self, e: Event, except: Option<u64>) {
+        let e = Arc::new(e);
         for (t, s) in self.sessions.iter_mut() {
             if Some(*t) != except && s.closing.is_none() {
-                s.link.send(e.clone());
+                s.link.send(Arc::clone(&e));
             }
         }
     }
@@ -348,7 +383,7 @@ impl Room {
         self.names.remove(&name);
         let reason = match last {
             Some((reason, event)) => {
-                s.link.send(event);
+                s.link.send(Arc::new(event));
                 s.closing = Some(now);
                 reason
             }
@@ -387,7 +422,7 @@ impl Room {
                 self.shutting_down = true;
                 for s in self.sessions.values_mut() {
                     if s.closing.is_none() {
-                        s.link.send(Event::Shutdown);
+                        s.link.send(Arc::new(Event::Shutdown));
                         s.closing = Some(now);
                     }
                 }
@@ -429,9 +464,10 @@ impl Room {
         }
         for s in self.sessions.values_mut() {
             let ack = s.link.ack();
-            for (seq, event) in s.link.poll_transmit(now) {
-                self.stats.delivered += 1;
-                self.out.push((s.addr, protocol::encode(&ServerMsg::Data { seq, ack, event })));
+            let due = s.link.poll_transmit(now);
+            self.stats.delivered += due.len() as u64;
+            for (seq, events) in batches(due, BATCH_BUDGET) {
+                self.out.push((s.addr, protocol::encode(&DataOut::Data { seq, ack, events: &events })));
             }
             if s.link.poll_ack(now) {
                 self.out.push((s.addr, protocol::encode(&ServerMsg::Ack { ack })));
@@ -551,5 +587,20 @@ fn flush(socket: &std::net::UdpSocket, room: &mut Room) {
     for (addr, d) in room.take_output() {
         // A full socket buffer drops the datagram; the reliability layer sends it again.
         let _ = socket.send_to(&d, addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_event_encoding_is_the_protocols() {
+        let events = vec![Event::Joined { ts: 5, name: "ann".into() }, Event::Goodbye];
+        let shared: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
+        assert_eq!(
+            protocol::encode(&DataOut::Data { seq: 3, ack: 4, events: &shared }),
+            protocol::encode(&ServerMsg::Data { seq: 3, ack: 4, events })
+        );
     }
 }

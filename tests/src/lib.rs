@@ -2,3 +2,4 @@
 //! `ci/bench` runs the `mp-bench` binary.
 
 pub mod bench;
+pub mod chatbench;

@@ -454,6 +454,131 @@ fn pool_cpu(scale: f64) -> Row {
     }
 }
 
+/// Runs the seed's Python chat server and its load generator with the same N and M; returns the
+/// deliveries per second it reports.
+fn python_chat(n: usize, m: usize) -> Option<f64> {
+    let dir = ["../shared/anchors", "/work/shared/anchors"]
+        .into_iter()
+        .find(|d| std::path::Path::new(&format!("{d}/py_chat_seed.py")).exists())?;
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+        s.local_addr().ok()?.port()
+    };
+    let mut server = std::process::Command::new("python3")
+        .arg(format!("{dir}/py_chat_seed.py"))
+        .arg(port.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = std::process::Command::new("python3")
+        .arg(format!("{dir}/py_chat_load.py"))
+        .args([port.to_string(), n.to_string(), m.to_string()])
+        .output()
+        .ok();
+    // The seed forks: stop its serving child too.
+    let pid = server.id() as i32;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(pid)
+                && let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>()
+            {
+                // SAFETY: signalling the Python server's child.
+                unsafe { libc::kill(child, libc::SIGKILL) };
+            }
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&out?.stdout).to_string();
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn chat_fanout(scale: f64) -> Vec<Row> {
+    let n = 20;
+    let m = ((20_000.0 * scale) as usize).max(500);
+    let ours = median(3, || mp_tests::chatbench::fanout(n, m, 50, None).0);
+    let python = python_chat(n, m);
+    let half = ours / 2.0;
+    let per_line = std::time::Duration::from_secs_f64(n as f64 / half);
+    let (_, mut lat) = mp_tests::chatbench::fanout(n, (m / 4).max(200), usize::MAX, Some(per_line));
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let mut rows = vec![Row {
+        key: "chat_fanout_deliveries_per_s",
+        what: "Chat fan-out, 1 sender 20 listeners, reliable delivery (vs the seed's Python server)",
+        unit: "deliveries/s",
+        better: Better::Higher,
+        ours,
+        raw: None,
+        target: ">= 3x Python",
+    }];
+    if let Some(py) = python {
+        PY_EXTRA.with(|p| p.borrow_mut().push(("chat_fanout_deliveries_per_s".to_string(), py)));
+    }
+    rows.push(Row {
+        key: "chat_p50_ms",
+        what: "Chat delivery latency p50 at half that load",
+        unit: "ms",
+        better: Better::Lower,
+        ours: pct(0.5),
+        raw: None,
+        target: "reported",
+    });
+    rows.push(Row {
+        key: "chat_p99_ms",
+        what: "Chat delivery latency p99 at half that load",
+        unit: "ms",
+        better: Better::Lower,
+        ours: pct(0.99),
+        raw: None,
+        target: "reported",
+    });
+    rows
+}
+
+fn chat_many(scale: f64) -> Vec<Row> {
+    let clients = if scale >= 0.5 { 1000 } else { 200 };
+    let (rss, t) = mp_tests::chatbench::many_clients(clients);
+    vec![
+        Row {
+            key: "chat_many_rss_mib",
+            what: if clients == 1000 {
+                "Chat server RSS with 1,000 clients logged in"
+            } else {
+                "Chat server RSS with 200 clients logged in"
+            },
+            unit: "MiB",
+            better: Better::Lower,
+            ours: rss as f64 / 1024.0,
+            raw: None,
+            target: "reported",
+        },
+        Row {
+            key: "chat_many_deliver_ms",
+            what: "One line delivered to every logged-in client",
+            unit: "ms",
+            better: Better::Lower,
+            ours: t.as_secs_f64() * 1e3,
+            raw: None,
+            target: "reported",
+        },
+    ]
+}
+
+thread_local! {
+    static PY_EXTRA: std::cell::RefCell<Vec<(String, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let scale: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1.0);
@@ -471,11 +596,16 @@ fn main() {
         ("pool_apply", pool_apply_async),
         ("pool_cpu", pool_cpu),
     ];
-    let rows: Vec<Row> = all
-        .iter()
-        .filter(|(name, _)| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *name)))
-        .map(|(_, f)| f(scale))
-        .collect();
-    let python = if only.is_some() { Default::default() } else { python_figures(&script, scale) };
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == name));
+    let mut rows: Vec<Row> = all.iter().filter(|(name, _)| wanted(name)).map(|(_, f)| f(scale)).collect();
+    type Group = fn(f64) -> Vec<Row>;
+    let groups: [(&str, Group); 2] = [("chat", chat_fanout), ("chat_many", chat_many)];
+    for (name, f) in groups {
+        if wanted(name) {
+            rows.extend(f(scale));
+        }
+    }
+    let mut python = if only.is_some() { Default::default() } else { python_figures(&script, scale) };
+    PY_EXTRA.with(|p| python.extend(p.borrow().iter().cloned()));
     print_table(&rows, &python);
 }

@@ -1,0 +1,229 @@
+//! Chat workloads for `ci/bench`: fan-out throughput and latency, and many clients.
+
+use chat_core::client::{Client, ClientEvent};
+use chat_core::protocol::{Event, Request};
+use chat_core::server::{self, Config};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+/// A server in a child process on an ephemeral loopback port, killed on drop.
+pub struct BenchServer {
+    /// Its address.
+    pub addr: SocketAddr,
+    proc: mp_core::Process,
+}
+
+impl BenchServer {
+    /// Starts a server with no rate limit (the seed's server has none either).
+    pub fn start(max_clients: usize) -> BenchServer {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let cfg = Config { burst: 1e12, rate: 1e12, max_clients, history: 0, ..Config::default() };
+        let proc = mp_core::Builder::new()
+            .daemon(true)
+            .spawn(move || {
+                // Big socket buffers, as the Python load generator uses.
+                set_buffers(&socket);
+                server::serve(socket, cfg, None, None).map(drop)
+            })
+            .expect("spawn server");
+        BenchServer { addr, proc }
+    }
+
+    /// The server's resident set size, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.join();
+    }
+}
+
+fn set_buffers(s: &UdpSocket) {
+    // std has no setter for SO_RCVBUF; the defaults are enough for these loads when every
+    // listener is drained in time. (Kept as a hook: the Python load sets 4 MiB.)
+    let _ = s;
+}
+
+/// One simulated user: a session and its socket.
+pub struct Sim {
+    /// The session.
+    pub client: Client,
+    socket: UdpSocket,
+}
+
+impl Sim {
+    /// Starts logging in.
+    pub fn new(server: SocketAddr, name: &str) -> Sim {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.connect(server).expect("connect");
+        socket.set_nonblocking(true).expect("nonblocking");
+        let client = Client::new(name, Instant::now()).expect("valid name");
+        let mut s = Sim { client, socket };
+        s.flush();
+        s
+    }
+
+    fn flush(&mut self) {
+        for d in self.client.take_output() {
+            let _ = self.socket.send(&d);
+        }
+    }
+
+    /// Reads what is there, runs timers, sends; returns the events.
+    pub fn pump(&mut self, now: Instant) -> Vec<ClientEvent> {
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            self.client.on_datagram(&buf[..n], now);
+        }
+        self.client.on_tick(now);
+        self.flush();
+        self.client.take_events()
+    }
+}
+
+/// Logs `sims` in; panics if that takes more than a minute.
+pub fn login_all(sims: &mut [Sim]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut online = vec![false; sims.len()];
+    while online.iter().any(|o| !o) {
+        assert!(Instant::now() < deadline, "login took too long");
+        wait_any(sims, Duration::from_millis(20));
+        let now = Instant::now();
+        for (i, s) in sims.iter_mut().enumerate() {
+            for e in s.pump(now) {
+                if e == ClientEvent::Connected {
+                    online[i] = true;
+                }
+            }
+        }
+    }
+}
+
+fn wait_any(sims: &[Sim], timeout: Duration) {
+    for chunk in sims.chunks(1000) {
+        let fds: Vec<&dyn AsFd> = chunk.iter().map(|s| &s.socket as &dyn AsFd).collect();
+        if !mp_core::mp_ipc::wait_readable(&fds, Some(timeout)).unwrap_or_default().is_empty() {
+            return;
+        }
+    }
+}
+
+/// Parses "line N" back to N.
+fn line_no(e: &ClientEvent) -> Option<usize> {
+    match e {
+        ClientEvent::Room(Event::Line { text, .. }) => {
+            text.strip_prefix("line ").and_then(|n| n.parse().ok())
+        }
+        _ => None,
+    }
+}
+
+/// Fan-out: one sender, `n` listeners, `m` lines with at most `window` lines not yet seen by
+/// every listener. Returns deliveries per second. With `pace` set, sends one line every `pace`
+/// and also returns the per-delivery latencies.
+pub fn fanout(n: usize, m: usize, window: usize, pace: Option<Duration>) -> (f64, Vec<Duration>) {
+    let srv = BenchServer::start(n + 10);
+    let mut sender = Sim::new(srv.addr, "sender");
+    let mut listeners: Vec<Sim> = (0..n).map(|i| Sim::new(srv.addr, &format!("l{i}"))).collect();
+    login_all(std::slice::from_mut(&mut sender));
+    login_all(&mut listeners);
+    let mut seen = vec![0usize; n];
+    let mut sent_at: Vec<Instant> = Vec::with_capacity(m);
+    let mut latencies = Vec::new();
+    let mut delivered = 0usize;
+    let t0 = Instant::now();
+    let mut last_delivery = t0;
+    let mut next_send = t0;
+    let mut last_tick_all = t0;
+    while delivered < n * m {
+        let now = Instant::now();
+        let min_seen = seen.iter().copied().min().unwrap_or(0);
+        while sent_at.len() < m
+            && sent_at.len() < min_seen.saturating_add(window)
+            && pace.is_none_or(|_| now >= next_send)
+        {
+            let i = sent_at.len();
+            sender.client.request(Request::Chat(format!("line {i}")), now).expect("send");
+            sent_at.push(now);
+            if let Some(p) = pace {
+                next_send += p;
+            }
+        }
+        sender.pump(now);
+        let fds: Vec<&dyn AsFd> = listeners.iter().map(|s| &s.socket as &dyn AsFd).collect();
+        let mut ready =
+            mp_core::mp_ipc::wait_readable(&fds, Some(Duration::from_millis(1))).unwrap_or_default();
+        let now = Instant::now();
+        // Every 5 ms, every listener runs its timers (acknowledgements); otherwise only those
+        // with datagrams waiting are touched.
+        if now.duration_since(last_tick_all) >= Duration::from_millis(5) {
+            ready = (0..n).collect();
+            last_tick_all = now;
+        }
+        for i in ready {
+            for e in listeners[i].pump(now) {
+                if let Some(k) = line_no(&e) {
+                    seen[i] = k + 1;
+                    delivered += 1;
+                    last_delivery = now;
+                    if pace.is_some() {
+                        latencies.push(now.saturating_duration_since(sent_at[k]));
+                    }
+                }
+            }
+        }
+        if now.duration_since(last_delivery) > Duration::from_secs(10) {
+            eprintln!("fanout: stalled at {delivered} of {} deliveries", n * m);
+            break;
+        }
+    }
+    let rate = delivered as f64 / last_delivery.duration_since(t0).as_secs_f64();
+    (rate, latencies)
+}
+
+/// `clients` users logged in; one line from one of them to all the others. Returns (server RSS
+/// in KiB, time for the line to reach everyone).
+pub fn many_clients(clients: usize) -> (u64, Duration) {
+    let srv = BenchServer::start(clients + 10);
+    let mut sims: Vec<Sim> = (0..clients).map(|i| Sim::new(srv.addr, &format!("u{i}"))).collect();
+    for chunk in sims.chunks_mut(100) {
+        login_all(chunk);
+    }
+    // Let the join announcements settle.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle {
+        wait_any(&sims, Duration::from_millis(20));
+        let now = Instant::now();
+        for s in sims.iter_mut() {
+            s.pump(now);
+        }
+    }
+    let rss = srv.rss_kib();
+    let t0 = Instant::now();
+    sims[0].client.request(Request::Chat("line 0".into()), t0).expect("send");
+    let mut got = vec![false; clients];
+    got[0] = true;
+    let deadline = t0 + Duration::from_secs(60);
+    while got.iter().any(|g| !g) && Instant::now() < deadline {
+        wait_any(&sims, Duration::from_millis(5));
+        let now = Instant::now();
+        for (i, s) in sims.iter_mut().enumerate() {
+            if s.pump(now).iter().any(|e| line_no(e) == Some(0)) {
+                got[i] = true;
+            }
+        }
+    }
+    (rss.max(srv.rss_kib()), t0.elapsed())
+}
