@@ -9,17 +9,17 @@
 mod term;
 
 use chat_core::client::{ClientEvent, CloseReason, Connection};
-use chat_core::server::{self, AdminCmd, Config};
+use chat_core::server::{Config, HostedRoom};
 use chat_core::text::client_line;
 use mp_core::mp_ipc::signal::{
     Signals,
     consts::{SIGINT, SIGTERM},
 };
-use mp_core::mp_ipc::{Pipe, wait_readable};
+use mp_core::mp_ipc::wait_readable;
 use std::io::{self, BufRead, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const USAGE: &str = "usage: chat-cli [--server ADDR:PORT] [--name NAME] [--host]
 
@@ -78,39 +78,18 @@ fn main() {
     std::process::exit(code);
 }
 
-/// A room started by `--host`: the network loop in a daemon child, stopped cleanly on exit.
-struct HostedRoom {
-    console: mp_core::mp_ipc::Connection,
-    child: mp_core::Process,
-}
-
-impl Drop for HostedRoom {
-    fn drop(&mut self) {
-        let _ = self.console.send(&AdminCmd::Shutdown);
-        if !matches!(self.child.join_timeout(Duration::from_secs(5)), Ok(Some(_))) {
-            let _ = self.child.kill();
-            let _ = self.child.join();
-        }
-    }
-}
-
 fn host(addr: SocketAddr) -> Result<Option<HostedRoom>, String> {
-    let socket = match UdpSocket::bind(addr) {
-        Ok(s) => s,
+    match HostedRoom::start(addr, Config::default()) {
+        Ok(room) => {
+            println!("hosting a room at {}", room.addr());
+            Ok(Some(room))
+        }
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             println!("a room already runs at {addr}: joining it");
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => return Err(format!("cannot host a room at {addr}: {e}")),
-    };
-    let (console, net_end) = Pipe::duplex().map_err(|e| e.to_string())?;
-    let child = mp_core::Builder::new()
-        .name("chat-host")
-        .daemon(true)
-        .spawn(move || server::serve(socket, Config::default(), Some(net_end), None).map(drop))
-        .map_err(|e| format!("cannot start the room: {e}"))?;
-    println!("hosting a room at {addr}");
-    Ok(Some(HostedRoom { console, child }))
+        Err(e) => Err(format!("cannot host a room at {addr}: {e}")),
+    }
 }
 
 fn run() -> Result<Exit, String> {

@@ -1,0 +1,125 @@
+//! The connect screen: server address, name, "Join" and "Host a room here", with errors shown
+//! in words next to the field they concern. The form keeps what was typed.
+
+use egui::{Color32, RichText};
+
+/// What the user typed, and what went wrong with it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ConnectForm {
+    /// Server address, `HOST:PORT`.
+    pub address: String,
+    /// Name to log in with.
+    pub name: String,
+    /// Error about the address (shown under it).
+    #[serde(skip)]
+    pub address_error: Option<String>,
+    /// Error about the name (shown under it).
+    #[serde(skip)]
+    pub name_error: Option<String>,
+    /// A notice about the last session (left, kicked, server shut down).
+    #[serde(skip)]
+    pub notice: Option<String>,
+    /// Connecting now (the buttons wait).
+    #[serde(skip)]
+    pub busy: bool,
+}
+
+/// What the user asked for on this screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectAction {
+    /// Join the room at the address.
+    Join,
+    /// Start a room at the address on this machine, then join it.
+    Host,
+}
+
+impl Default for ConnectForm {
+    /// The defaults: `127.0.0.1:8888` and no name.
+    fn default() -> Self {
+        ConnectForm {
+            address: "127.0.0.1:8888".into(),
+            name: String::new(),
+            address_error: None,
+            name_error: None,
+            notice: None,
+            busy: false,
+        }
+    }
+}
+
+impl ConnectForm {
+    /// Clears the errors before a new attempt.
+    pub fn clear_errors(&mut self) {
+        self.address_error = None;
+        self.name_error = None;
+        self.notice = None;
+    }
+
+    /// Draws the screen; returns the button pressed, if any.
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<ConnectAction> {
+        let mut action = None;
+        ui.vertical_centered(|ui| {
+            ui.add_space(40.0);
+            ui.heading("mp chat");
+            ui.label("A group chat room over UDP");
+            ui.add_space(20.0);
+        });
+        if let Some(n) = &self.notice {
+            ui.vertical_centered(|ui| ui.label(RichText::new(n).color(Color32::from_rgb(200, 150, 40))));
+            ui.add_space(10.0);
+        }
+        let width = 320.0;
+        ui.vertical_centered(|ui| {
+            ui.set_max_width(width);
+            let enter = |r: &egui::Response, ui: &egui::Ui| {
+                r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+            };
+
+            let label = ui.label("Server address");
+            let addr = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.address)
+                        .desired_width(width)
+                        .hint_text("127.0.0.1:8888"),
+                )
+                .labelled_by(label.id);
+            if let Some(e) = &self.address_error {
+                ui.label(RichText::new(e).color(Color32::from_rgb(220, 80, 80)));
+            }
+            ui.add_space(8.0);
+            let label = ui.label("Your name");
+            let name = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.name)
+                        .desired_width(width)
+                        .hint_text("1 to 32 characters"),
+                )
+                .labelled_by(label.id);
+            if let Some(e) = &self.name_error {
+                ui.label(RichText::new(e).color(Color32::from_rgb(220, 80, 80)));
+            }
+            ui.add_space(14.0);
+            ui.add_enabled_ui(!self.busy, |ui| {
+                ui.horizontal(|ui| {
+                    if ui.button("Join").clicked() || (!self.busy && (enter(&addr, ui) || enter(&name, ui))) {
+                        action = Some(ConnectAction::Join);
+                    }
+                    if ui
+                        .button("Host a room here")
+                        .on_hover_text("Start a room on this machine at the address above, then join it")
+                        .clicked()
+                    {
+                        action = Some(ConnectAction::Host);
+                    }
+                });
+            });
+            if self.busy {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Connecting…");
+                });
+            }
+        });
+        action
+    }
+}
