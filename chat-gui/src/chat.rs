@@ -235,6 +235,12 @@ impl ChatView {
                 }
                 if self.focus_input {
                     resp.request_focus();
+                    // Put the cursor after any text put in the box (e.g. "/msg NAME ").
+                    if let Some(mut state) = egui::TextEdit::load_state(ui.ctx(), resp.id) {
+                        let end = egui::text::CCursor::new(self.input.chars().count());
+                        state.cursor.set_char_range(Some(egui::text::CCursorRange::one(end)));
+                        state.store(ui.ctx(), resp.id);
+                    }
                     self.focus_input = false;
                 }
             });

@@ -1,0 +1,247 @@
+//! The GUI against a real server, driven through its accessibility tree (egui_kittest; no GPU).
+
+use chat_core::client::{ClientEvent, Connection};
+use chat_core::protocol::Event;
+use chat_core::server::{Config, HostedRoom};
+use chat_gui::{AutoJoin, ChatApp};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// GUI tests fork a server each; one at a time keeps them from inheriting each other's sockets.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn room() -> HostedRoom {
+    HostedRoom::start("127.0.0.1:0".parse().unwrap(), Config::default()).expect("start a room")
+}
+
+fn app(addr: SocketAddr) -> Harness<'static, ChatApp> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(820.0, 560.0))
+        .build_eframe(|cc| ChatApp::new(cc, AutoJoin::default()));
+    h.state_mut().form.address = addr.to_string();
+    h.state_mut().form.name.clear();
+    h.step();
+    h
+}
+
+/// Steps the UI until `done` holds.
+fn wait_until(h: &mut Harness<'_, ChatApp>, what: &str, done: impl Fn(&Harness<'_, ChatApp>) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        h.step();
+        if done(h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_text(h: &mut Harness<'_, ChatApp>, text: &str) {
+    let t = text.to_string();
+    wait_until(h, text, move |h| h.query_by_label_contains(&t).is_some());
+}
+
+fn join_as(h: &mut Harness<'_, ChatApp>, name: &str) {
+    h.get_by_label("Your name").focus();
+    h.step();
+    h.get_by_label("Your name").type_text(name);
+    h.step();
+    h.get_by_label("Join").click();
+    wait_until(h, "the chat screen", |h| h.state().in_room());
+    wait_text(h, "Connected to");
+}
+
+/// A second user, driven directly through the client session.
+struct Peer {
+    conn: Connection,
+    seen: Vec<Event>,
+}
+
+impl Peer {
+    fn join(addr: SocketAddr, name: &str) -> Peer {
+        let mut p = Peer { conn: Connection::open(addr, name).unwrap(), seen: Vec::new() };
+        p.wait(|e| matches!(e, ClientEvent::Connected));
+        p
+    }
+
+    fn wait(&mut self, want: impl Fn(&ClientEvent) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.conn.poll();
+            let mut hit = false;
+            for e in self.conn.client.take_events() {
+                hit |= want(&e);
+                if let ClientEvent::Room(ev) = e {
+                    self.seen.push(ev);
+                }
+            }
+            if hit {
+                return;
+            }
+            assert!(Instant::now() < deadline, "peer timed out");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn wait_line(&mut self, text: &str) {
+        if self
+            .seen
+            .iter()
+            .any(|e| matches!(e, Event::Line { text: t, .. } | Event::Private { text: t, .. } if t == text))
+        {
+            return;
+        }
+        self.wait(|e| matches!(e, ClientEvent::Room(Event::Line { text: t, .. } | Event::Private { text: t, .. }) if t == text));
+    }
+
+    fn say(&mut self, line: &str) {
+        self.conn.client.input(line, Instant::now()).unwrap();
+        self.conn.poll();
+    }
+}
+
+#[test]
+fn join_send_with_enter_and_button_receive_and_user_list() {
+    let _s = serial();
+    let room = room();
+    let mut bob = Peer::join(room.addr(), "bob");
+    let mut h = app(room.addr());
+    join_as(&mut h, "ann");
+    // The user list shows both.
+    wait_text(&mut h, "Online (2)");
+    assert!(h.query_by_label("bob").is_some());
+    bob.wait(|e| matches!(e, ClientEvent::Room(Event::Joined { name, .. }) if name == "ann"));
+
+    // Enter sends, and the focus stays in the box.
+    h.get_by_label("Message").focus();
+    h.step();
+    h.get_by_label("Message").type_text("hello with enter");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.step();
+    bob.wait_line("hello with enter");
+    assert!(h.get_by_label("Message").is_focused(), "focus stays in the input box");
+    assert!(h.query_by_label_contains("hello with enter").is_some(), "own line shown");
+
+    // The button sends too.
+    h.get_by_label("Message").type_text("hello with the button");
+    h.step();
+    h.get_by_label("Send").click();
+    h.step();
+    bob.wait_line("hello with the button");
+
+    // A line from the other user arrives.
+    bob.say("hi ann, bob here");
+    wait_text(&mut h, "hi ann, bob here");
+
+    // Someone else joins: the list updates.
+    let _cat = Peer::join(room.addr(), "cat");
+    wait_text(&mut h, "Online (3)");
+    wait_text(&mut h, "cat joined");
+}
+
+#[test]
+fn a_taken_or_invalid_name_is_shown_inline_and_the_form_keeps_it() {
+    let _s = serial();
+    let room = room();
+    let _ann = Peer::join(room.addr(), "ann");
+    let mut h = app(room.addr());
+    h.get_by_label("Your name").focus();
+    h.step();
+    h.get_by_label("Your name").type_text("ann");
+    h.step();
+    h.get_by_label("Join").click();
+    wait_text(&mut h, "is taken");
+    assert!(!h.state().in_room());
+    assert_eq!(h.state().form.name, "ann", "the form keeps what was typed");
+
+    // Invalid name and invalid address: told next to the field, without connecting.
+    h.state_mut().form.name = " spaced".into();
+    h.state_mut().form.address = "not an address".into();
+    h.step();
+    h.get_by_label("Join").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("starts or ends with a space").is_some());
+    assert!(h.query_by_label_contains("is not an address").is_some());
+}
+
+#[test]
+fn an_unreachable_server_is_shown_inline() {
+    let _s = serial();
+    let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut h = app(free);
+    h.state_mut().form.name = "ann".into();
+    h.get_by_label("Join").click();
+    wait_text(&mut h, "No chat server answers");
+    assert!(!h.state().in_room());
+}
+
+#[test]
+fn private_message_from_the_user_list() {
+    let _s = serial();
+    let room = room();
+    let mut bob = Peer::join(room.addr(), "bob");
+    let mut h = app(room.addr());
+    join_as(&mut h, "ann");
+    wait_text(&mut h, "Online (2)");
+    h.get_by_label("bob").click();
+    h.step();
+    assert_eq!(h.state().chat.as_ref().unwrap().input, "/msg bob ");
+    h.get_by_label("Message").type_text("only for bob");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    bob.wait_line("only for bob");
+    assert!(bob.seen.iter().any(|e| matches!(e, Event::Private { peer, sent: false, .. } if peer == "ann")));
+    wait_text(&mut h, "ann to bob");
+}
+
+#[test]
+fn leave_returns_to_the_connect_screen_and_the_others_see_it() {
+    let _s = serial();
+    let room = room();
+    let mut bob = Peer::join(room.addr(), "bob");
+    let mut h = app(room.addr());
+    join_as(&mut h, "ann");
+    h.get_by_label("Leave").click();
+    wait_until(&mut h, "the connect screen", |h| !h.state().in_room());
+    wait_text(&mut h, "You left the room");
+    bob.wait(|e| matches!(e, ClientEvent::Room(Event::Left { name, .. }) if name == "ann"));
+    assert_eq!(h.state().form.name, "ann");
+}
+
+#[test]
+fn the_server_going_away_is_shown() {
+    let _s = serial();
+    let room = room();
+    let mut h = app(room.addr());
+    join_as(&mut h, "ann");
+    drop(room); // shuts the room down: every client is told
+    wait_until(&mut h, "the connect screen", |h| !h.state().in_room());
+    wait_text(&mut h, "The server shut down");
+}
+
+#[test]
+fn host_a_room_here_reaches_a_room_in_two_clicks() {
+    let _s = serial();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut h = app(port);
+    h.state_mut().form.name = "host".into();
+    h.get_by_label("Host a room here").click();
+    wait_until(&mut h, "the chat screen", |h| h.state().in_room());
+    wait_text(&mut h, "Online (1)");
+    let mut bob = Peer::join(port, "bob");
+    wait_text(&mut h, "bob joined");
+    bob.say("hello host");
+    wait_text(&mut h, "hello host");
+}
