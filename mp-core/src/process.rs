@@ -24,6 +24,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -259,6 +260,10 @@ struct Identity {
     parent: Option<ProcessInfo>,
 }
 
+/// `/dev/null`, opened (close-on-exec) by the first spawn and kept, so that each child only has
+/// to `dup2` it onto its standard input.
+static DEV_NULL: OnceLock<OwnedFd> = OnceLock::new();
+
 static IDENTITY: AtomicPtr<Identity> = AtomicPtr::new(std::ptr::null_mut());
 /// Children started so far by this process (Python's `_process_counter`).
 static CHILD_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -371,6 +376,10 @@ impl Builder {
     /// dropped when `spawn` returns, so a pipe end or socket moved into the closure is closed in
     /// the parent, and only the child holds it.
     ///
+    /// The first spawn opens `/dev/null` (close-on-exec) and keeps it open for the life of the
+    /// process: each child only duplicates it onto its standard input, which saves two system
+    /// calls in every child.
+    ///
     /// # Errors
     ///
     /// The `fork` error, for example `EAGAIN` (`io::ErrorKind::WouldBlock`) when the process
@@ -392,6 +401,11 @@ impl Builder {
         let stderr = io::stderr();
         let mut err_lock = stderr.lock();
         let _ = err_lock.flush();
+        if DEV_NULL.get().is_none()
+            && let Ok(fd) = sys::open_dev_null()
+        {
+            let _ = DEV_NULL.set(fd);
+        }
         let parent = current_process();
         let parent_pid = parent.pid;
         // Built before the fork, so that the child writes as few pages as possible (each page it
@@ -432,11 +446,16 @@ fn child_main<R: Run>(id: &'static mut Identity, parent: Pid, daemon: bool, targ
         }
     }
     // The seed: a child cannot use standard input.
-    match sys::open_dev_null() {
-        Ok(null) => {
+    match DEV_NULL.get() {
+        Some(null) => {
             let _ = sys::dup2(null.as_fd(), 0);
         }
-        Err(_) => sys::exit_now(1),
+        None => match sys::open_dev_null() {
+            Ok(null) => {
+                let _ = sys::dup2(null.as_fd(), 0);
+            }
+            Err(_) => sys::exit_now(1),
+        },
     }
     // On a panic, the hook has printed the message to stderr already: exit with 1.
     let code = panic::catch_unwind(AssertUnwindSafe(|| target.run().into_exit_code())).unwrap_or(1);
