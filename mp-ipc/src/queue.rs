@@ -8,7 +8,9 @@
 //! no feeder thread, so joining a producer never waits on unread data), and every change is
 //! committed by one store under the lock: a process `SIGKILL`ed at any point leaves either the
 //! item fully in the queue or not at all, and the next locker is handed the lock with the state
-//! consistent. At most the item the dead process was moving is lost; nothing is duplicated.
+//! consistent (the item count, kept by a second store, is recounted from the items themselves
+//! when a lock holder died). At most the item the dead process was moving is lost; nothing is
+//! duplicated.
 //!
 //! Producers are counted by the kernel: each handle that may still put holds the write end of a
 //! pipe. [`close`](Queue::close), dropping the handle, or the process dying closes it. When no
@@ -31,9 +33,9 @@
 use crate::error::{RecvError, SendError, deadline_after};
 use crate::frame;
 use crate::shm::Mapping;
-use crate::sync::{SPINS, lock_raw, wait_on, wake_waiters};
+use crate::sync::{SPINS, bump_and_wake, lock_raw, wait_ready};
 use crate::sys;
-use crate::sys::mutex::RawMutex;
+use crate::sys::mutex::{Locked, RawMutex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -43,6 +45,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// Encoding and decoding buffer, reused so that `put` and `get` do not allocate for it.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Default bytes in flight.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
@@ -246,44 +253,63 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(SendError::Disconnected);
         }
-        let bytes = postcard::to_extend(item, Vec::with_capacity(128)).map_err(SendError::Encode)?;
-        let h = &*self.map;
-        let need = (LEN + bytes.len()) as u64;
-        if need > h.capacity || bytes.len() > u32::MAX as usize {
-            return Err(SendError::TooLarge { len: bytes.len() as u64, max: h.capacity - LEN as u64 });
+        // Length prefix and encoding in one buffer, reused by this thread.
+        let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        buf.clear();
+        buf.extend_from_slice(&[0; LEN]);
+        match postcard::to_extend(item, buf) {
+            Ok(b) => {
+                let r = self.put_encoded(&b, deadline, try_only);
+                SCRATCH.with(|s| *s.borrow_mut() = b);
+                r
+            }
+            Err(e) => Err(SendError::Encode(e)),
         }
+    }
+
+    /// `frame` is a 4-byte placeholder followed by the encoded item.
+    fn put_encoded(&self, frame: &[u8], deadline: Option<Instant>, try_only: bool) -> Result<(), SendError> {
+        let h = &*self.map;
+        let len = frame.len() - LEN;
+        let need = frame.len() as u64;
+        if need > h.capacity || len > u32::MAX as usize {
+            return Err(SendError::TooLarge { len: len as u64, max: h.capacity - LEN as u64 });
+        }
+        // Exact under the lock; outside it (while waiting) only a hint, as head and tail may be
+        // read at different moments: hence the saturating arithmetic.
+        let room = || {
+            let head = h.head.load(Ordering::SeqCst);
+            let used = h.tail.load(Ordering::SeqCst).saturating_sub(head);
+            h.capacity.saturating_sub(used) >= need
+                && (h.maxsize == 0 || h.count.load(Ordering::SeqCst) < h.maxsize)
+        };
         loop {
             self.lock();
-            let head = h.head.load(Ordering::Relaxed);
-            let tail = h.tail.load(Ordering::Relaxed);
-            let count = h.count.load(Ordering::Relaxed);
-            let room = h.capacity - (tail - head) >= need && (h.maxsize == 0 || count < h.maxsize);
-            if room {
-                self.write_ring(tail, &(bytes.len() as u32).to_le_bytes());
-                self.write_ring(tail + LEN as u64, &bytes);
+            if room() {
+                let tail = h.tail.load(Ordering::Relaxed);
+                self.write_ring(tail, &(len as u32).to_le_bytes());
+                self.write_ring(tail + LEN as u64, &frame[LEN..]);
                 // The commit: until this store, the item is not in the queue.
-                h.tail.store(tail + need, Ordering::Release);
-                h.count.store(count + 1, Ordering::Release);
+                h.tail.store(tail + need, Ordering::SeqCst);
+                h.count.fetch_add(1, Ordering::SeqCst);
                 self.unlock();
-                h.not_empty.fetch_add(1, Ordering::SeqCst);
-                wake_waiters(&h.not_empty, &h.empty_waiters, 1);
+                bump_and_wake(&h.not_empty, &h.empty_waiters, 1);
                 return Ok(());
             }
+            self.unlock();
             if try_only || deadline.is_some_and(|d| Instant::now() >= d) {
-                self.unlock();
                 return Err(if try_only { SendError::Full } else { SendError::Timeout });
             }
-            let seen = h.not_full.load(Ordering::SeqCst);
-            self.unlock();
             // Whatever the wake-up, the loop re-checks under the lock (and the deadline).
-            wait_on(&h.not_full, &h.full_waiters, seen, deadline)?;
+            wait_ready(&h.not_full, &h.full_waiters, deadline, room)?;
         }
     }
 
     fn get_until(&self, deadline: Option<Instant>, try_only: bool) -> Result<T, RecvError> {
         let h = &*self.map;
         let mut producers_gone = false;
-        loop {
+        let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let r = loop {
             self.lock();
             let count = h.count.load(Ordering::Relaxed);
             if count > 0 {
@@ -291,38 +317,41 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 let mut len = [0u8; LEN];
                 self.read_ring(head, &mut len);
                 let len = u32::from_le_bytes(len) as usize;
-                let mut bytes = vec![0u8; len];
-                self.read_ring(head + LEN as u64, &mut bytes);
+                buf.clear();
+                buf.resize(len, 0);
+                self.read_ring(head + LEN as u64, &mut buf);
                 // The commit: from this store on, the item is out of the queue.
-                h.head.store(head + (LEN + len) as u64, Ordering::Release);
-                h.count.store(count - 1, Ordering::Release);
+                h.head.store(head + (LEN + len) as u64, Ordering::SeqCst);
+                h.count.fetch_sub(1, Ordering::SeqCst);
                 self.unlock();
-                h.not_full.fetch_add(1, Ordering::SeqCst);
-                wake_waiters(&h.not_full, &h.full_waiters, 1);
-                return frame::decode(&bytes);
+                bump_and_wake(&h.not_full, &h.full_waiters, 1);
+                break frame::decode(&buf);
             }
-            let seen = h.not_empty.load(Ordering::SeqCst);
             self.unlock();
-            if let Some(e) = self.wait_not_empty(seen, deadline, try_only, &mut producers_gone)? {
-                return Err(e);
+            match self.wait_not_empty(deadline, try_only, &mut producers_gone) {
+                Ok(None) => {}
+                Ok(Some(e)) => break Err(e),
+                Err(e) => break Err(e.into()),
             }
-        }
+        };
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+        r
     }
 
     /// The queue was found empty: decides whether to give up (`Some(error)`) or wait and let
     /// the caller look again (`None`).
     fn wait_not_empty(
         &self,
-        seen: u32,
         deadline: Option<Instant>,
         try_only: bool,
         producers_gone: &mut bool,
     ) -> io::Result<Option<RecvError>> {
         let h = &*self.map;
+        let ready = || h.count.load(Ordering::SeqCst) > 0;
         // An item usually comes within a short spin: no system call then.
         if !try_only && !*producers_gone {
             for _ in 0..SPINS {
-                if h.not_empty.load(Ordering::Acquire) != seen {
+                if ready() {
                     return Ok(None);
                 }
                 std::hint::spin_loop();
@@ -346,7 +375,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         // Sleep in slices, so that producers killed by a signal (which cannot wake us) are
         // noticed within one slice.
         let slice = Instant::now() + LIVENESS_SLICE;
-        wait_on(&h.not_empty, &h.empty_waiters, seen, Some(deadline.map_or(slice, |d| d.min(slice))))?;
+        wait_ready(&h.not_empty, &h.empty_waiters, Some(deadline.map_or(slice, |d| d.min(slice))), ready)?;
         Ok(None)
     }
 }
@@ -394,23 +423,50 @@ impl<T> Queue<T> {
         drop(fd);
         // Let sleeping consumers re-check at once whether that was the last producer.
         let h = &*self.map;
-        h.not_empty.fetch_add(1, Ordering::SeqCst);
-        wake_waiters(&h.not_empty, &h.empty_waiters, i32::MAX);
+        bump_and_wake(&h.not_empty, &h.empty_waiters, i32::MAX);
     }
 
     fn lock(&self) {
         let m = &self.map.lock;
         // A short spin on trylock first: critical sections here are a few hundred nanoseconds,
         // shorter than sleeping and being woken.
+        let mut how = None;
         for _ in 0..SPINS {
-            if let Ok(Some(_)) = m.try_lock() {
-                return;
+            if let Ok(Some(h)) = m.try_lock() {
+                how = Some(h);
+                break;
             }
             std::hint::spin_loop();
         }
-        // A dead owner's leftovers are consistent by construction (see the module docs), so
-        // "owner died" needs no repair here.
-        let _ = lock_raw(m, None);
+        let how = how.or_else(|| lock_raw(m, None));
+        if how == Some(Locked::OwnerDied) {
+            self.repair();
+        }
+    }
+
+    /// After a process died holding the lock. `head` and `tail` are each committed by one
+    /// store, and everything between them is whole, length-prefixed items; only `count`,
+    /// updated by a second store, may be off by the one item the dead process was moving.
+    /// Count again by walking from `head` to `tail`.
+    fn repair(&self) {
+        let h = &*self.map;
+        let head = h.head.load(Ordering::SeqCst);
+        let tail = h.tail.load(Ordering::SeqCst);
+        let mut pos = head;
+        let mut n = 0u64;
+        while pos < tail {
+            let mut len = [0u8; LEN];
+            self.read_ring(pos, &mut len);
+            pos += (LEN + u32::from_le_bytes(len) as usize) as u64;
+            n += 1;
+        }
+        if pos != tail {
+            // Cannot happen with the commit order above; if it did, drop what cannot be trusted
+            // rather than hand out garbage.
+            h.head.store(tail, Ordering::SeqCst);
+            n = 0;
+        }
+        h.count.store(n, Ordering::SeqCst);
     }
 
     fn unlock(&self) {

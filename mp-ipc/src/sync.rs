@@ -193,6 +193,38 @@ pub(crate) fn wait_on(
     r
 }
 
+/// Waits until `ready()` holds, where `ready` reads shared state that changes together with a
+/// bump of `seq`: spins on `ready` (no system call, no write to shared memory), then registers in
+/// `waiters` and sleeps on `seq`. The waker's half is [`bump_and_wake`], called after the change
+/// (made with `SeqCst`); it writes `seq` only when someone sleeps.
+pub(crate) fn wait_ready(
+    seq: &AtomicU32,
+    waiters: &AtomicU32,
+    deadline: Option<Instant>,
+    ready: impl Fn() -> bool,
+) -> io::Result<Wake> {
+    for _ in 0..SPINS {
+        if ready() {
+            return Ok(Wake::Recheck);
+        }
+        std::hint::spin_loop();
+    }
+    let seen = seq.load(Ordering::SeqCst);
+    waiters.fetch_add(1, Ordering::SeqCst);
+    let r = if ready() { Ok(Wake::Recheck) } else { futex::wait(seq, seen, deadline) };
+    waiters.fetch_sub(1, Ordering::SeqCst);
+    r
+}
+
+/// The waker's half of [`wait_ready`]: after a `SeqCst` change that may make a sleeper's
+/// condition true, bump `seq` and wake `n` sleepers, if there are any.
+pub(crate) fn bump_and_wake(seq: &AtomicU32, waiters: &AtomicU32, n: i32) {
+    if waiters.load(Ordering::SeqCst) > 0 {
+        seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake(seq, n);
+    }
+}
+
 /// The waker's half of [`wait_on`]: call after changing `word`.
 pub(crate) fn wake_waiters(word: &AtomicU32, waiters: &AtomicU32, n: i32) {
     if waiters.load(Ordering::SeqCst) > 0 {

@@ -228,7 +228,7 @@ fn a_process_killed_holding_the_lock_does_not_wedge_the_queue() {
     // Kill producers and consumers at many random moments; the queue must keep working.
     let q: Queue<u64> = Queue::new(64).unwrap();
     let mut seed = 0x9e3779b97f4a7c15u64;
-    for _round in 0..30 {
+    for _round in 0..200 {
         let worker = mp_core::spawn(|| {
             let mut i = 0u64;
             loop {
