@@ -50,6 +50,8 @@ fn wait_text(h: &mut Harness<'_, ChatApp>, text: &str) {
 }
 
 fn join_as(h: &mut Harness<'_, ChatApp>, name: &str) {
+    // Every widget a user can act on has an accessible name, on both screens.
+    h.check_accessibility();
     h.get_by_label("Your name").focus();
     h.step();
     h.get_by_label("Your name").type_text(name);
@@ -57,6 +59,7 @@ fn join_as(h: &mut Harness<'_, ChatApp>, name: &str) {
     h.get_by_label("Join").click();
     wait_until(h, "the chat screen", |h| h.state().in_room());
     wait_text(h, "Connected to");
+    h.check_accessibility();
 }
 
 /// A second user, driven directly through the client session.

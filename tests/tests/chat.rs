@@ -178,6 +178,39 @@ fn join_chat_in_one_order_and_quit() {
 }
 
 #[test]
+fn every_user_sees_all_lines_in_the_same_order() {
+    let (_srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    let mut bob = client(&addr, "bob");
+    let cat = client(&addr, "cat");
+    ann.expect("cat joined");
+    bob.expect("cat joined");
+    for i in 0..10 {
+        ann.send(&format!("a{i}"));
+        bob.send(&format!("b{i}"));
+    }
+    cat.expect("ann: a9");
+    cat.expect("bob: b9");
+    // Everyone's view of the lines, without timestamps; each user lacks only their own.
+    let view = |p: &Proc| -> Vec<String> {
+        p.all()
+            .into_iter()
+            .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest.to_string()))
+            .filter(|l| l.starts_with("ann: ") || l.starts_with("bob: "))
+            .collect()
+    };
+    ann.expect("bob: b9");
+    bob.expect("ann: a9");
+    let c = view(&cat);
+    assert_eq!(c.len(), 20);
+    let without = |v: &[String], who: &str| -> Vec<String> {
+        v.iter().filter(|l| !l.starts_with(who)).cloned().collect()
+    };
+    assert_eq!(view(&ann), without(&c, "ann: "), "ann sees bob's lines in cat's order");
+    assert_eq!(view(&bob), without(&c, "bob: "), "bob sees ann's lines in cat's order");
+}
+
+#[test]
 fn a_flooding_client_is_limited_and_the_others_still_chat() {
     let (_srv, addr) = server(&[]);
     let mut ann = client(&addr, "ann");
