@@ -80,16 +80,38 @@ pub struct ExitStatus(i32);
 
 impl ExitStatus {
     /// Wraps a raw wait status (as filled in by `waitpid(2)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = mp_core::ExitStatus::from_raw(3 << 8); // exit(3)
+    /// assert_eq!(s.code(), Some(3));
+    /// assert_eq!(s.into_raw(), 3 << 8);
+    /// ```
     pub fn from_raw(status: i32) -> ExitStatus {
         ExitStatus(status)
     }
 
     /// The raw wait status.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp_core::ExitStatus::from_raw(9).into_raw(), 9);
+    /// ```
     pub fn into_raw(self) -> i32 {
         self.0
     }
 
     /// The exit code, when the process exited normally.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| std::process::exit(4))?;
+    /// assert_eq!(p.join()?.code(), Some(4));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn code(self) -> Option<i32> {
         sys::decode_status(self.0).0
     }
@@ -109,16 +131,41 @@ impl ExitStatus {
     }
 
     /// Whether the process dumped core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| ())?;
+    /// assert!(!p.join()?.core_dumped());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn core_dumped(self) -> bool {
         sys::decode_status(self.0).2
     }
 
     /// Whether the process exited normally with code 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| ())?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn success(self) -> bool {
         self.code() == Some(0)
     }
 
     /// Python's `Process.exitcode`: the exit code, or minus the signal number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| std::thread::sleep(std::time::Duration::from_secs(30)))?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?.exitcode(), -15);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn exitcode(self) -> i32 {
         match sys::decode_status(self.0) {
             (Some(code), _, _) => code,
@@ -349,12 +396,31 @@ pub struct Builder {
 
 impl Builder {
     /// Default options: named `Process-N`, not a daemon.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::Builder::new().spawn(|| ())?;
+    /// assert!(p.name().starts_with("Process-"));
+    /// assert!(!p.is_daemon());
+    /// p.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// The process name (default `Process-N`, N counting the children this process started,
     /// with the parent's numbers first in a grandchild: `Process-2:1`, as Python does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::Builder::new().name("loader").spawn(|| ())?;
+    /// assert_eq!(p.name(), "loader");
+    /// p.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
@@ -365,6 +431,15 @@ impl Builder {
     /// `PR_SET_PDEATHSIG`), so spawn daemons from a thread that lives as long as they should,
     /// normally the main thread. A parent that is already gone when the child starts is noticed
     /// too: the child then kills itself before running the target.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::Builder::new().daemon(true).spawn(|| ())?;
+    /// assert!(p.is_daemon());
+    /// p.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn daemon(mut self, daemon: bool) -> Builder {
         self.daemon = daemon;
         self
@@ -384,6 +459,15 @@ impl Builder {
     ///
     /// The `fork` error, for example `EAGAIN` (`io::ErrorKind::WouldBlock`) when the process
     /// limit is reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let data = vec![1, 2, 3];
+    /// let p = mp_core::Builder::new().spawn(move || assert_eq!(data.iter().sum::<i32>(), 6))?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn<R: Run>(self, target: R) -> io::Result<Process> {
         let number = CHILD_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
         let mut numbers = identity().map(|id| id.numbers.clone()).unwrap_or_default();
@@ -505,16 +589,43 @@ pub struct Process {
 
 impl Process {
     /// The child's pid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| ())?;
+    /// assert!(p.pid().as_raw() > 0);
+    /// p.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.pid
     }
 
     /// The child's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::Builder::new().name("n").spawn(|| ())?;
+    /// assert_eq!(p.name(), "n");
+    /// p.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Whether the child was started as a daemon.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| ())?;
+    /// assert!(!p.is_daemon());
+    /// p.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_daemon(&self) -> bool {
         self.daemon
     }
@@ -525,6 +636,15 @@ impl Process {
     ///
     /// `waitpid`'s error, for example `ECHILD` if something else in this process reaped the
     /// child (a `waitpid(-1)` elsewhere).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| ())?;
+    /// let first = p.join()?;
+    /// assert_eq!(p.join()?, first); // cached
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join(&self) -> io::Result<ExitStatus> {
         if let Some(s) = self.status.get() {
             return Ok(s);
@@ -564,6 +684,16 @@ impl Process {
     /// # Errors
     ///
     /// As [`join_timeout`](Process::join_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let p = mp_core::spawn(|| ())?;
+    /// let s = p.join_deadline(Instant::now() + Duration::from_secs(30))?;
+    /// assert!(s.is_some_and(|s| s.success()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join_deadline(&self, deadline: Instant) -> io::Result<Option<ExitStatus>> {
         loop {
             if let Some(s) = self.try_join()? {
@@ -590,6 +720,17 @@ impl Process {
     /// # Errors
     ///
     /// As [`join`](Process::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| std::thread::sleep(std::time::Duration::from_secs(30)))?;
+    /// assert_eq!(p.try_join()?, None);
+    /// p.kill()?;
+    /// p.join()?;
+    /// assert!(p.try_join()?.is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_join(&self) -> io::Result<Option<ExitStatus>> {
         if let Some(s) = self.status.get() {
             return Ok(Some(s));
@@ -615,6 +756,16 @@ impl Process {
 
     /// The cached exit status: `None` until a join or `is_alive` has seen the child end
     /// (Python's `exitcode`, see [`ExitStatus::exitcode`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| ())?;
+    /// assert_eq!(p.exit_status(), None);
+    /// let s = p.join()?;
+    /// assert_eq!(p.exit_status(), Some(s));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.status.get()
     }
@@ -624,6 +775,16 @@ impl Process {
     /// # Errors
     ///
     /// `kill`'s error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| std::thread::sleep(std::time::Duration::from_secs(30)))?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?.signal(), Some(15));
+    /// p.terminate()?; // collected: a no-op
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn terminate(&self) -> io::Result<()> {
         self.signal(15)
     }
@@ -633,6 +794,15 @@ impl Process {
     /// # Errors
     ///
     /// `kill`'s error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| std::thread::sleep(std::time::Duration::from_secs(30)))?;
+    /// p.kill()?;
+    /// assert_eq!(p.join()?.signal(), Some(9));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn kill(&self) -> io::Result<()> {
         self.signal(9)
     }
@@ -644,6 +814,15 @@ impl Process {
     /// # Errors
     ///
     /// `kill`'s error, for example `EINVAL` for an invalid signal number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp_core::spawn(|| std::thread::sleep(std::time::Duration::from_secs(30)))?;
+    /// p.signal(2)?; // SIGINT
+    /// assert_eq!(p.join()?.signal(), Some(2));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn signal(&self, sig: i32) -> io::Result<()> {
         if self.status.get().is_some() {
             return Ok(());
