@@ -77,6 +77,8 @@ const WINDOW_LONG: usize = 2;
 /// Tasks for a worker that already has this many unanswered tasks are held back and sent in
 /// batches of `BATCH` (one system call, one wake-up of the worker), or at the next pump.
 const SEND_AHEAD: usize = 4;
+/// Largest automatic `map` chunk, in items.
+const MAX_AUTO_CHUNK: usize = 8192;
 const BATCH: usize = 16;
 const LONG_TASK: Duration = Duration::from_millis(1);
 /// Consecutive workers that die before finishing a task, with an initializer set, before the
@@ -670,9 +672,10 @@ impl Pool {
 
     fn chunks_for(&self, n: usize, chunksize: Option<usize>) -> usize {
         chunksize.unwrap_or_else(|| {
-            // Python's rule: about four chunks per worker.
+            // Python's rule: about four chunks per worker; capped, so that a chunk's arguments
+            // and results stay small buffers (decoded while the workers compute the next ones).
             let per = n.div_ceil(self.processes() * 4);
-            per.max(1)
+            per.clamp(1, MAX_AUTO_CHUNK)
         })
     }
 
@@ -693,17 +696,19 @@ impl Pool {
     }
 
     fn collect<R: DeserializeOwned>(&self, chunks: Vec<(u64, usize, usize)>) -> Result<Vec<R>, MapError> {
-        let ids: Vec<u64> = chunks.iter().map(|c| c.0).collect();
-        let wait = self.wait_until(None, |inner| ids.iter().all(|id| !inner.outstanding.contains(id)));
-        if let Err(error) = wait {
-            for (id, _, _) in &chunks {
-                self.abandon(*id);
-            }
-            return Err(MapError { index: chunks.first().map_or(0, |c| c.1), error });
-        }
-        let mut out = Vec::new();
+        let total = chunks.iter().map(|c| c.2).sum();
+        let mut out = Vec::with_capacity(total);
         let mut first_err: Option<MapError> = None;
-        for (id, start, len) in chunks {
+        let mut chunks = chunks.into_iter();
+        // Chunk by chunk, in order: each is decoded here while the workers compute the later ones.
+        while let Some((id, start, len)) = chunks.next() {
+            if let Err(error) = self.wait_until(None, |inner| !inner.outstanding.contains(&id)) {
+                self.abandon(id);
+                for (rest, _, _) in chunks {
+                    self.abandon(rest);
+                }
+                return Err(first_err.unwrap_or(MapError { index: start, error }));
+            }
             match self.take::<R>(id) {
                 Ok(outcomes) => {
                     for (k, o) in outcomes.into_iter().enumerate() {
@@ -741,7 +746,7 @@ impl Pool {
     }
 
     /// Applies `f` to every item and returns the results in input order (Python's `map`),
-    /// sending the items in automatic chunks (about four per worker).
+    /// sending the items in automatic chunks (about four per worker, at most 8192 items each).
     ///
     /// # Errors
     ///

@@ -66,6 +66,8 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, 
             return;
         }
     };
+    // Room for the outcomes up front: one growth of a large buffer costs a copy of all of it.
+    out.reserve(items.len() * (std::mem::size_of::<R>().min(32) + 2));
     push_len(out, items.len());
     for a in items {
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| f(a))) {
