@@ -1,5 +1,7 @@
 //! The pool across real worker processes: every API row, and failure per task.
 
+mod common;
+use common::{count_children, count_fds};
 use mp_core::{MapError, Pool, TaskError};
 use serde::{Serialize, Serializer};
 use std::collections::HashSet;
@@ -362,18 +364,4 @@ fn terminate_and_drop_leave_no_zombie_and_no_fd() {
     .unwrap();
     let s = child.join_timeout(LIMIT).unwrap().expect("finished");
     assert!(s.success(), "{s}");
-}
-
-fn count_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-fn count_children() -> usize {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1) == Some(me.as_str()))
-        .count()
 }

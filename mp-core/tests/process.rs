@@ -4,6 +4,8 @@
 //! several threads, and a forked child must not take locks (like the captured-output buffer of
 //! another test) that a sibling thread may hold.
 
+mod common;
+use common::{count_children, count_fds};
 use mp_core::{Builder, Process, Run, current_process, parent_process, spawn};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -357,22 +359,4 @@ fn drop_reaps_an_exited_child() {
     })
     .unwrap();
     assert!(join_within(&p, LONG).success());
-}
-
-fn count_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-/// Children of this process, zombies included.
-fn count_children() -> usize {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
-            let after = stat.rsplit(')').next().unwrap_or("");
-            after.split_whitespace().nth(1) == Some(me.as_str())
-        })
-        .count()
 }

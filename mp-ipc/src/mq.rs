@@ -58,18 +58,7 @@ pub struct MessageQueue {
 }
 
 fn mq_name(name: &str) -> io::Result<CString> {
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "invalid message queue name {name:?}: use \"/name\" (one leading slash, no other slash, at most 255 bytes)"
-            ),
-        )
-    };
-    if !name.starts_with('/') || name.len() < 2 || name.len() > 255 || name[1..].contains('/') {
-        return Err(bad());
-    }
-    CString::new(name).map_err(|_| bad())
+    crate::shm::posix_name(name, "message queue")
 }
 
 impl MessageQueue {

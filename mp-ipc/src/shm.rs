@@ -414,12 +414,14 @@ unsafe impl Send for SharedMemory {}
 // SAFETY: as above.
 unsafe impl Sync for SharedMemory {}
 
-fn shm_name(name: &str) -> io::Result<CString> {
+/// Checks a POSIX IPC object name (`/name`: one leading slash, no other, at most 255 bytes, no
+/// NUL) and makes it a C string; `what` names the kind of object in the error.
+pub(crate) fn posix_name(name: &str, what: &str) -> io::Result<CString> {
     let bad = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "invalid shared memory name {name:?}: use \"/name\" (one leading slash, no other slash, at most 255 bytes)"
+                "invalid {what} name {name:?}: use \"/name\" (one leading slash, no other slash, at most 255 bytes)"
             ),
         )
     };
@@ -427,6 +429,10 @@ fn shm_name(name: &str) -> io::Result<CString> {
         return Err(bad());
     }
     CString::new(name).map_err(|_| bad())
+}
+
+fn shm_name(name: &str) -> io::Result<CString> {
+    posix_name(name, "shared memory")
 }
 
 impl SharedMemory {

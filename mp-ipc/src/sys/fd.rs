@@ -57,15 +57,20 @@ fn writev_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::Result<()>
             libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() },
         ];
         // SAFETY: both iovecs point into live slices borrowed for this call.
-        let mut n = cvt_r(|| unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) })? as usize;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let take = n.min(a.len());
-        a = &a[take..];
-        n -= take;
-        b = &b[n..];
+        let n = cvt_r(|| unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) })? as usize;
+        advance(&mut a, &mut b, n)?;
     }
+    Ok(())
+}
+
+/// Drops the first `n` bytes written from the pair `a`, `b`.
+fn advance(a: &mut &[u8], b: &mut &[u8], n: usize) -> io::Result<()> {
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    let take = n.min(a.len());
+    *a = &a[take..];
+    *b = &b[n - take..];
     Ok(())
 }
 
@@ -82,14 +87,8 @@ fn send_all2(fd: BorrowedFd<'_>, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
         msg.msg_iov = iov.as_mut_ptr();
         msg.msg_iovlen = 2;
         // SAFETY: `msg` points at two iovecs over live slices borrowed for this call.
-        let mut n = cvt_r(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })? as usize;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let take = n.min(a.len());
-        a = &a[take..];
-        n -= take;
-        b = &b[n..];
+        let n = cvt_r(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })? as usize;
+        advance(&mut a, &mut b, n)?;
     }
     Ok(())
 }
