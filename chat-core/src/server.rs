@@ -43,6 +43,8 @@ pub enum AdminCmd {
     Kick(String),
     /// Tell everyone and stop.
     Shutdown,
+    /// The counters so far.
+    Stats,
 }
 
 /// The network loop's answer to an [`AdminCmd`].
@@ -54,6 +56,8 @@ pub enum AdminReply {
     Users(Vec<String>),
     /// Could not do it.
     Error(String),
+    /// The counters.
+    Stats(Stats),
 }
 
 /// Counters, for the operator and the tests.
@@ -411,6 +415,7 @@ impl Room {
                 AdminReply::Ok
             }
             AdminCmd::List => AdminReply::Users(self.users()),
+            AdminCmd::Stats => AdminReply::Stats(self.stats),
             AdminCmd::Kick(name) => match self.names.get(&name).copied() {
                 Some(token) => {
                     self.remove(token, Some((LeftReason::Kicked, Event::Kicked)), now);
@@ -594,6 +599,20 @@ impl HostedRoom {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The room's counters (malformed and rejected datagrams, rate-limited lines …).
+    ///
+    /// # Errors
+    ///
+    /// When the room's process does not answer.
+    pub fn stats(&mut self) -> std::io::Result<Stats> {
+        self.console.send(&AdminCmd::Stats).map_err(std::io::Error::other)?;
+        match self.console.recv_timeout::<AdminReply>(Duration::from_secs(10)) {
+            Ok(AdminReply::Stats(s)) => Ok(s),
+            Ok(other) => Err(std::io::Error::other(format!("unexpected reply {other:?}"))),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
     }
 }
 

@@ -75,6 +75,11 @@ impl Sim {
         s
     }
 
+    /// The socket (to wait on several sims at once).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
     fn flush(&mut self) {
         for d in self.client.take_output() {
             let _ = self.socket.send(&d);

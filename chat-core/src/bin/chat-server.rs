@@ -17,7 +17,7 @@ const USAGE: &str = "usage: chat-server [--bind ADDR:PORT] [--history N] [--time
 
 Runs the chat room (default 127.0.0.1:8888; use --bind 0.0.0.0:8888 for a LAN).
 Type a line to send it to everyone as [admin]; /list shows who is online,
-/kick NAME removes a user, /shutdown stops the server.";
+/kick NAME removes a user, /stats shows the counters, /shutdown stops the server.";
 
 struct Args {
     bind: SocketAddr,
@@ -131,6 +131,10 @@ fn run() -> Result<(), String> {
                     Ok(AdminReply::Users(u)) if u.is_empty() => println!("nobody is online"),
                     Ok(AdminReply::Users(u)) => println!("online ({}): {}", u.len(), u.join(", ")),
                     Ok(AdminReply::Error(e)) => println!("error: {e}"),
+                    Ok(AdminReply::Stats(s)) => println!(
+                        "{} events sent, {} malformed datagrams dropped, {} rejected, {} lines rate-limited",
+                        s.delivered, s.malformed, s.rejected, s.rate_limited
+                    ),
                     Err(_) => {
                         // The network process has ended.
                         let status = child.join().map_err(|e| e.to_string())?;
@@ -153,6 +157,7 @@ fn run() -> Result<(), String> {
                         let cmd = match line.trim() {
                             "" => continue,
                             "/list" => AdminCmd::List,
+                            "/stats" => AdminCmd::Stats,
                             "/shutdown" => {
                                 shutting_down = true;
                                 AdminCmd::Shutdown
@@ -161,7 +166,9 @@ fn run() -> Result<(), String> {
                                 AdminCmd::Kick(l["/kick ".len()..].trim().to_string())
                             }
                             l if l.starts_with('/') => {
-                                println!("unknown command {l:?}: use /list, /kick NAME, /shutdown, or text");
+                                println!(
+                                    "unknown command {l:?}: use /list, /kick NAME, /stats, /shutdown, or text"
+                                );
                                 continue;
                             }
                             _ => AdminCmd::Say(line.to_string()),

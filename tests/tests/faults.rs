@@ -1,0 +1,158 @@
+//! Fault matrix: many process and pool cycles leave nothing behind; queue and lock users
+//! killed at random points never stop the survivors.
+
+use mp_core::mp_ipc::{Lock, Queue, RecvError};
+use mp_core::{Pool, spawn};
+use std::time::{Duration, Instant};
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+fn count_children() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1) == Some(me.as_str()))
+        .count()
+}
+
+fn shm_and_mq_entries() -> usize {
+    ["/dev/shm", "/dev/mqueue"].iter().map(|d| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0)).sum()
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[test]
+fn ten_thousand_spawns_and_a_thousand_pools_leave_nothing_behind() {
+    // In a child, so that nothing else in this test binary opens or closes descriptors meanwhile.
+    let child = spawn(|| {
+        let (fds, entries) = (count_fds(), shm_and_mq_entries());
+        let t = Instant::now();
+        for _ in 0..10_000 {
+            let p = spawn(|| ()).map_err(|e| e.to_string())?;
+            p.join().map_err(|e| e.to_string())?;
+        }
+        let spawns = t.elapsed();
+        let t = Instant::now();
+        for i in 0..1000 {
+            let pool = Pool::new(2).map_err(|e| e.to_string())?;
+            if i % 10 == 0 {
+                pool.apply(square, 3).map_err(|e| e.to_string())?;
+            }
+            pool.terminate();
+        }
+        let pools = t.elapsed();
+        let (fds2, entries2, kids) = (count_fds(), shm_and_mq_entries(), count_children());
+        eprintln!("faults: 10,000 spawn/join in {spawns:?}, 1,000 pool create/terminate in {pools:?}");
+        if fds != fds2 || entries != entries2 || kids != 0 {
+            return Err(format!(
+                "fds {fds} -> {fds2}, shm/mq entries {entries} -> {entries2}, children {kids}"
+            ));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let s = child.join_timeout(Duration::from_secs(300)).unwrap().expect("finished in time");
+    assert!(s.success(), "{s}");
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn queue_users_killed_at_random_points_never_stop_the_survivors() {
+    const ROUNDS: u64 = 40;
+    const PER_ROUND: u64 = 2000;
+    let mut rng = Rng(0x5EED_1234);
+    let mut checked = 0u64;
+    let mut lost_total = 0u64;
+    for round in 0..ROUNDS {
+        let q: Queue<u64> = Queue::new(16).unwrap();
+        // Received counts per item, in shared memory.
+        let seen = mp_core::mp_ipc::Array::from_elem(0u32, PER_ROUND as usize).unwrap();
+        let victim_producer = round % 2 == 0;
+        let producer = spawn(|| {
+            for i in 0..PER_ROUND {
+                q.put(&i).unwrap();
+            }
+        })
+        .unwrap();
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                spawn(|| {
+                    q.close();
+                    loop {
+                        match q.get() {
+                            Ok(i) => {
+                                let mut g = seen.lock().unwrap_or_else(|e| e.into_inner());
+                                g[i as usize] += 1;
+                            }
+                            Err(RecvError::Disconnected) => return Ok(()),
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
+                })
+                .unwrap()
+            })
+            .collect();
+        q.close();
+        std::thread::sleep(Duration::from_micros(rng.next() % 3000));
+        let victim = if victim_producer { &producer } else { &consumers[0] };
+        victim.kill().unwrap();
+        for p in std::iter::once(&producer).chain(&consumers) {
+            p.join_timeout(Duration::from_secs(60)).unwrap().expect("no process hangs");
+        }
+        let counts = seen.to_vec();
+        assert!(counts.iter().all(|&c| c <= 1), "round {round}: an item was received twice");
+        if victim_producer {
+            // The producer died: what it put before is all there, in one prefix, at most the
+            // one item it was putting missing.
+            let got = counts.iter().take_while(|&&c| c == 1).count();
+            assert!(counts[got..].iter().all(|&c| c == 0), "round {round}: a gap in the producer's items");
+        } else {
+            let lost = counts.iter().filter(|&&c| c == 0).count() as u64;
+            assert!(lost <= 1, "round {round}: {lost} items lost");
+            lost_total += lost;
+        }
+        checked += PER_ROUND;
+    }
+    eprintln!("faults: {ROUNDS} rounds, {checked} items checked, {lost_total} lost with a killed consumer");
+}
+
+#[test]
+fn a_lock_holder_killed_at_random_points_never_blocks_the_others() {
+    let lock = Lock::new().unwrap();
+    let counter = mp_core::mp_ipc::Value::new(0u64).unwrap();
+    let mut rng = Rng(0xAB_CDEF);
+    let mut owner_died = 0;
+    for _ in 0..40 {
+        let victim = spawn(|| {
+            loop {
+                let g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                counter.set(counter.get() + 1);
+                drop(g);
+            }
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_micros(200 + rng.next() % 2000));
+        victim.kill().unwrap();
+        victim.join().unwrap();
+        let r = lock.lock_timeout(Duration::from_secs(10)).expect("the lock is never stuck");
+        if r.is_err() {
+            owner_died += 1;
+        }
+    }
+    eprintln!("faults: 40 lock holders killed, {owner_died} while holding the lock (reported as owner died)");
+}
