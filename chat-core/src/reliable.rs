@@ -111,6 +111,10 @@ impl<Out: Clone, In> Endpoint<Out, In> {
         if self.sent == 0 {
             self.resend_at = None;
         }
+        // A burst (say, a thousand users joining) must not pin its peak memory in every session.
+        if self.unacked.capacity() > 64 && self.unacked.len() < self.unacked.capacity() / 4 {
+            self.unacked.shrink_to(self.unacked.len() * 2);
+        }
     }
 
     /// A message `seq` arrived: returns the messages now deliverable, in order (possibly none,
