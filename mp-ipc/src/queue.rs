@@ -432,7 +432,9 @@ impl<T> Queue<T> {
         // shorter than sleeping and being woken.
         let mut how = None;
         for _ in 0..SPINS {
-            if let Ok(Some(h)) = m.try_lock() {
+            if !m.looks_locked()
+                && let Ok(Some(h)) = m.try_lock()
+            {
                 how = Some(h);
                 break;
             }

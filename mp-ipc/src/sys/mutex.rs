@@ -95,6 +95,18 @@ impl RawMutex {
         self.finish(r)
     }
 
+    /// Whether the mutex looks held right now, read without writing to it (glibc keeps the
+    /// owner's thread id, or 0 when free, in the first `int` of a `pthread_mutex_t`). Only a
+    /// hint for spinning: a spinner that reads instead of retrying `trylock` does not pull the
+    /// cache line away from the holder.
+    pub(crate) fn looks_locked(&self) -> bool {
+        let word = self.0.get().cast::<i32>();
+        // SAFETY: the mutex is initialised, aligned for `int` (and so for `AtomicI32`), and lives
+        // as long as `self`; glibc itself changes this word only with atomic operations.
+        unsafe { std::sync::atomic::AtomicI32::from_ptr(word) }.load(std::sync::atomic::Ordering::Relaxed)
+            != 0
+    }
+
     /// Locks if free now, without reading the clock. `Ok(None)` when busy.
     pub(crate) fn try_lock(&self) -> io::Result<Option<Locked>> {
         // SAFETY: the mutex was initialised by `init` and outlives `self`.
