@@ -156,3 +156,96 @@ fn a_lock_holder_killed_at_random_points_never_blocks_the_others() {
     }
     eprintln!("faults: 40 lock holders killed, {owner_died} while holding the lock (reported as owner died)");
 }
+
+fn slow_double(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(3));
+    x * 2
+}
+
+/// Pids of this process's children (in the test below: only pool workers).
+fn children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let after = stat.rsplit(')').next()?.to_string();
+            let mut f = after.split_whitespace();
+            let state = f.next()?;
+            (f.next()? == me && state != "Z").then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn pool_workers_killed_at_random_fail_only_their_own_task() {
+    let child = spawn(|| -> Result<(), String> {
+        let pool = Pool::new(2).map_err(|e| e.to_string())?;
+        let killed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i32>::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (k2, s2) = (killed.clone(), stop.clone());
+        let killer = std::thread::spawn(move || {
+            let mut rng = Rng(0xD1E);
+            while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20 + rng.next() % 30));
+                let kids = children();
+                if let Some(&victim) = kids.get((rng.next() % kids.len().max(1) as u64) as usize) {
+                    // SAFETY: signalling a worker of this process's pool.
+                    unsafe { libc::kill(victim, libc::SIGKILL) };
+                    k2.lock().unwrap().push(victim);
+                }
+            }
+        });
+        let t = Instant::now();
+        let mut failures = Vec::new();
+        let mut completed = 0;
+        // map (chunks of 1), imap and apply_async, while workers die.
+        match pool.map_chunked(slow_double, 0..150u64, Some(1)) {
+            Ok(v) => completed += v.len(),
+            Err(e) => failures.push(e.error),
+        }
+        for r in pool.imap(slow_double, 0..150u64).map_err(|e| e.to_string())? {
+            match r {
+                Ok(_) => completed += 1,
+                Err(e) => failures.push(e),
+            }
+        }
+        let handles: Vec<_> = (0..150u64).map(|i| pool.apply_async(slow_double, i)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        for h in &handles {
+            match h.get() {
+                Ok(_) => completed += 1,
+                Err(e) => failures.push(e),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        killer.join().map_err(|_| "killer panicked".to_string())?;
+        let killed = killed.lock().unwrap().clone();
+        for f in &failures {
+            match f {
+                mp_core::TaskError::WorkerDied { pid, status } if status.signal() == Some(9) && killed.contains(&pid.as_raw()) => {}
+                other => return Err(format!("unexpected failure: {other}")),
+            }
+        }
+        // Each kill fails at most the one task its worker was running.
+        if failures.len() > killed.len() {
+            return Err(format!("{} failures for {} kills", failures.len(), killed.len()));
+        }
+        // The pool still works.
+        if pool.apply(slow_double, 21).map_err(|e| e.to_string())? != 42 {
+            return Err("wrong answer after the kills".into());
+        }
+        eprintln!(
+            "faults: {} workers killed during map/imap/apply_async; {} tasks failed (each WorkerDied, SIGKILL), {} completed, in {:?}",
+            killed.len(),
+            failures.len(),
+            completed,
+            t.elapsed()
+        );
+        Ok(())
+    })
+    .unwrap();
+    let s = child.join_timeout(Duration::from_secs(300)).unwrap().expect("no hang");
+    assert!(s.success(), "{s}");
+}
