@@ -3,21 +3,8 @@
 
 use mp_core::mp_ipc::{Lock, Queue, RecvError};
 use mp_core::{Pool, spawn};
+use mp_tests::testutil::{Rng, count_children, count_fds};
 use std::time::{Duration, Instant};
-
-fn count_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-fn count_children() -> usize {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1) == Some(me.as_str()))
-        .count()
-}
 
 fn shm_and_mq_entries() -> usize {
     ["/dev/shm", "/dev/mqueue"].iter().map(|d| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0)).sum()
@@ -61,16 +48,6 @@ fn ten_thousand_spawns_and_a_thousand_pools_leave_nothing_behind() {
     assert!(s.success(), "{s}");
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn queue_users_killed_at_random_points_never_stop_the_survivors() {
     const ROUNDS: u64 = 40;
@@ -108,7 +85,7 @@ fn queue_users_killed_at_random_points_never_stop_the_survivors() {
             })
             .collect();
         q.close();
-        std::thread::sleep(Duration::from_micros(rng.next() % 3000));
+        std::thread::sleep(Duration::from_micros(rng.next_u64() % 3000));
         let victim = if victim_producer { &producer } else { &consumers[0] };
         victim.kill().unwrap();
         for p in std::iter::once(&producer).chain(&consumers) {
@@ -146,7 +123,7 @@ fn a_lock_holder_killed_at_random_points_never_blocks_the_others() {
             }
         })
         .unwrap();
-        std::thread::sleep(Duration::from_micros(200 + rng.next() % 2000));
+        std::thread::sleep(Duration::from_micros(200 + rng.next_u64() % 2000));
         victim.kill().unwrap();
         victim.join().unwrap();
         let r = lock.lock_timeout(Duration::from_secs(10)).expect("the lock is never stuck");
@@ -189,9 +166,9 @@ fn pool_workers_killed_at_random_fail_only_their_own_task() {
         let killer = std::thread::spawn(move || {
             let mut rng = Rng(0xD1E);
             while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(20 + rng.next() % 30));
+                std::thread::sleep(Duration::from_millis(20 + rng.next_u64() % 30));
                 let kids = children();
-                if let Some(&victim) = kids.get((rng.next() % kids.len().max(1) as u64) as usize) {
+                if let Some(&victim) = kids.get((rng.next_u64() % kids.len().max(1) as u64) as usize) {
                     // SAFETY: signalling a worker of this process's pool.
                     unsafe { libc::kill(victim, libc::SIGKILL) };
                     k2.lock().unwrap().push(victim);

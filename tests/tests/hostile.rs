@@ -5,6 +5,7 @@ use chat_core::client::ClientEvent;
 use chat_core::protocol::{self, ClientMsg, Event, Request};
 use chat_core::server::{Config, HostedRoom};
 use mp_tests::chatbench::{Sim, login_all};
+use mp_tests::testutil::Rng;
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
@@ -16,20 +17,6 @@ fn open_room() -> HostedRoom {
     let cfg =
         Config { burst: 1e9, rate: 1e9, history: 0, timeout: Duration::from_secs(60), ..Config::default() };
     HostedRoom::start("127.0.0.1:0".parse().unwrap(), cfg).expect("room")
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn percent(&mut self, p: u64) -> bool {
-        self.next() % 100 < p
-    }
 }
 
 /// Counts of what the proxy did.
@@ -109,7 +96,7 @@ impl Proxy {
                     for _ in 0..copies {
                         let delay = if rng.percent(reorder) {
                             stats2.delayed.fetch_add(1, Ordering::Relaxed);
-                            Duration::from_millis(1 + rng.next() % 30)
+                            Duration::from_millis(1 + rng.next_u64() % 30)
                         } else {
                             Duration::ZERO
                         };
@@ -253,15 +240,15 @@ fn malformed_datagrams_are_dropped_and_counted_while_the_chat_goes_on() {
     let mut lines: Vec<Vec<String>> = vec![Vec::new(); 3];
     let mut k = 0;
     while sent < 100_000 {
-        let d = match rng.next() % 3 {
-            0 => (0..rng.next() % 1300).map(|_| rng.next() as u8).collect::<Vec<u8>>(),
+        let d = match rng.next_u64() % 3 {
+            0 => (0..rng.next_u64() % 1300).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>(),
             1 => {
-                let r = &real[(rng.next() % 3) as usize];
-                r[..(rng.next() as usize % r.len())].to_vec()
+                let r = &real[(rng.next_u64() % 3) as usize];
+                r[..(rng.next_u64() as usize % r.len())].to_vec()
             }
             _ => {
-                let mut r = real[(rng.next() % 3) as usize].clone();
-                let bit = rng.next() as usize % (r.len() * 8);
+                let mut r = real[(rng.next_u64() % 3) as usize].clone();
+                let bit = rng.next_u64() as usize % (r.len() * 8);
                 r[bit / 8] ^= 1 << (bit % 8);
                 r
             }
