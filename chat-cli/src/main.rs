@@ -36,10 +36,6 @@ struct Args {
     host: bool,
 }
 
-enum Exit {
-    Code(i32),
-}
-
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args { server: "127.0.0.1:8888".parse().expect("valid"), name: None, host: false };
     let mut it = std::env::args().skip(1);
@@ -69,7 +65,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 
 fn main() {
     let code = match run() {
-        Ok(Exit::Code(c)) => c,
+        Ok(c) => c,
         Err(e) => {
             eprintln!("chat-cli: {e}");
             1
@@ -92,19 +88,20 @@ fn host(addr: SocketAddr) -> Result<Option<HostedRoom>, String> {
     }
 }
 
-fn run() -> Result<Exit, String> {
+/// The session; returns the exit code.
+fn run() -> Result<i32, String> {
     let args = match parse_args() {
         Ok(Some(a)) => a,
-        Ok(None) => return Ok(Exit::Code(0)),
+        Ok(None) => return Ok(0),
         Err(e) => {
             eprintln!("chat-cli: {e}\n{USAGE}");
-            return Ok(Exit::Code(2));
+            return Ok(2);
         }
     };
     let tty = term::stdin_is_tty();
     if !tty && args.name.is_none() {
         eprintln!("chat-cli: --name is required when standard input is not a terminal");
-        return Ok(Exit::Code(2));
+        return Ok(2);
     }
     let signals = Signals::block(&[SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
     let _room = if args.host { host(args.server)? } else { None };
@@ -120,14 +117,14 @@ fn run() -> Result<Exit, String> {
             Login::Refused(reason) => {
                 eprintln!("login refused: {reason}");
                 if !tty {
-                    return Ok(Exit::Code(2));
+                    return Ok(2);
                 }
             }
             Login::Unreachable => {
                 eprintln!("chat-cli: no chat server answers at {}", args.server);
-                return Ok(Exit::Code(1));
+                return Ok(1);
             }
-            Login::Interrupted => return Ok(Exit::Code(0)),
+            Login::Interrupted => return Ok(0),
         }
     };
     println!("joined as {} (type quit to leave)", conn.client.name());
@@ -135,7 +132,7 @@ fn run() -> Result<Exit, String> {
         println!("{}", client_line(e));
     }
     let code = if tty { chat_tty(&mut conn, &signals)? } else { chat_lines(&mut conn, &signals)? };
-    Ok(Exit::Code(code))
+    Ok(code)
 }
 
 fn ask_name() -> Result<String, String> {
