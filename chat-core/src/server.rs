@@ -111,6 +111,9 @@ enum DataOut<'a> {
 /// Bytes of events per datagram: the datagram limit less the message's own fields.
 pub(crate) const BATCH_BUDGET: usize = MAX_DATAGRAM - 40;
 
+/// How often the network loop returns freed heap memory to the kernel.
+const TRIM_EVERY: Duration = Duration::from_secs(2);
+
 /// How long a leaving session keeps retransmitting its last event.
 const CLOSING_GRACE: Duration = Duration::from_secs(3);
 
@@ -509,10 +512,16 @@ pub fn serve(
     socket.set_nonblocking(true)?;
     let mut room = Room::new(cfg);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut last_trim = Instant::now();
     loop {
         let now = Instant::now();
         room.on_tick(now);
         flush(&socket, &mut room);
+        // After bursts (many joins at once), give freed memory back every few seconds.
+        if now.duration_since(last_trim) >= TRIM_EVERY {
+            mp_core::mp_ipc::trim_heap();
+            last_trim = now;
+        }
         if room.finished() {
             return Ok(room.stats());
         }

@@ -70,7 +70,7 @@ pub use pipe::{Connection, Pipe, PipeReader, PipeWriter};
 pub use queue::{DEFAULT_CAPACITY, Queue};
 pub use shm::{Array, ArrayGuard, Guard, Plain, SharedMemory, Value};
 pub use sync::{Barrier, BoundedSemaphore, Event, Lock, LockGuard, LockResult, OwnerDied, Semaphore};
-pub use sys::getrandom;
+pub use sys::{getrandom, trim_heap};
 pub use wait::wait_readable;
 
 /// Low-level process calls for `mp-core`, which builds its process API on them. Not a stable
