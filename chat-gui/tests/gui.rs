@@ -111,15 +111,21 @@ impl Peer {
     }
 }
 
-#[test]
-fn join_send_with_enter_and_button_receive_and_user_list() {
-    let _s = serial();
+/// A room with bob (a client session) and ann (the GUI), both in.
+fn ann_and_bob() -> (std::sync::MutexGuard<'static, ()>, HostedRoom, Peer, Harness<'static, ChatApp>) {
+    let guard = serial();
     let room = room();
-    let mut bob = Peer::join(room.addr(), "bob");
+    let bob = Peer::join(room.addr(), "bob");
     let mut h = app(room.addr());
     join_as(&mut h, "ann");
-    // The user list shows both.
     wait_text(&mut h, "Online (2)");
+    (guard, room, bob, h)
+}
+
+#[test]
+fn join_send_with_enter_and_button_receive_and_user_list() {
+    // The user list shows both.
+    let (_s, room, mut bob, mut h) = ann_and_bob();
     assert!(h.query_by_label("bob").is_some());
     bob.wait(|e| matches!(e, ClientEvent::Room(Event::Joined { name, .. }) if name == "ann"));
 
@@ -191,12 +197,7 @@ fn an_unreachable_server_is_shown_inline() {
 
 #[test]
 fn private_message_from_the_user_list() {
-    let _s = serial();
-    let room = room();
-    let mut bob = Peer::join(room.addr(), "bob");
-    let mut h = app(room.addr());
-    join_as(&mut h, "ann");
-    wait_text(&mut h, "Online (2)");
+    let (_s, _room, mut bob, mut h) = ann_and_bob();
     h.get_by_label("bob").click();
     h.step();
     assert_eq!(h.state().chat.as_ref().unwrap().input, "/msg bob ");
@@ -211,11 +212,7 @@ fn private_message_from_the_user_list() {
 
 #[test]
 fn leave_returns_to_the_connect_screen_and_the_others_see_it() {
-    let _s = serial();
-    let room = room();
-    let mut bob = Peer::join(room.addr(), "bob");
-    let mut h = app(room.addr());
-    join_as(&mut h, "ann");
+    let (_s, _room, mut bob, mut h) = ann_and_bob();
     h.get_by_label("Leave").click();
     wait_until(&mut h, "the connect screen", |h| !h.state().in_room());
     wait_text(&mut h, "You left the room");

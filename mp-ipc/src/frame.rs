@@ -231,15 +231,11 @@ impl FrameReader {
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((v, [])) => Ok(v),
-        Ok((_, rest)) => Err(RecvError::Decode(trailing(rest.len()))),
+        // postcard has no "trailing bytes" error of its own: bytes left over after the value mean
+        // the frame holds another type than the one asked for.
+        Ok(_) => Err(RecvError::Decode(postcard::Error::DeserializeBadEncoding)),
         Err(e) => Err(RecvError::Decode(e)),
     }
-}
-
-/// postcard has no "trailing bytes" error of its own; a frame with bytes left over after the
-/// value was decoded is another type than the one asked for.
-fn trailing(_left: usize) -> postcard::Error {
-    postcard::Error::DeserializeBadEncoding
 }
 
 /// Waits for `fd` to be readable until `deadline`; for `poll(timeout)` on connections.

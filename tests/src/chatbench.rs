@@ -22,11 +22,7 @@ impl BenchServer {
         let cfg = Config { burst: 1e12, rate: 1e12, max_clients, history: 0, ..Config::default() };
         let proc = mp_core::Builder::new()
             .daemon(true)
-            .spawn(move || {
-                // Big socket buffers, as the Python load generator uses.
-                set_buffers(&socket);
-                server::serve(socket, cfg, None, None).map(drop)
-            })
+            .spawn(move || server::serve(socket, cfg, None, None).map(drop))
             .expect("spawn server");
         BenchServer { addr, proc }
     }
@@ -48,12 +44,6 @@ impl Drop for BenchServer {
         let _ = self.proc.kill();
         let _ = self.proc.join();
     }
-}
-
-fn set_buffers(s: &UdpSocket) {
-    // std has no setter for SO_RCVBUF; the defaults are enough for these loads when every
-    // listener is drained in time. (Kept as a hook: the Python load sets 4 MiB.)
-    let _ = s;
 }
 
 /// One simulated user: a session and its socket.
