@@ -4,7 +4,7 @@
 use crate::protocol::{
     self, ClientMsg, Event, LeftReason, MAX_DATAGRAM, Request, ServerMsg, check_name, check_text, now_ms,
 };
-use crate::reliable::{Endpoint, batches};
+use crate::reliable::{Endpoint, WINDOW};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -73,39 +73,87 @@ pub struct Stats {
     pub delivered: u64,
 }
 
+/// An event encoded once (postcard, as an element of [`ServerMsg::Data`]'s list), shared by
+/// every session it goes to.
+type Shared = Arc<[u8]>;
+
 #[derive(Debug)]
 struct Session {
     name: String,
+    token: u64,
     addr: SocketAddr,
     login_nonce: u64,
-    /// Events are shared between the sessions they go to (one allocation per broadcast).
-    link: Endpoint<Arc<Event>, Request>,
+    /// The next room-log position this session has not yet taken into `link`.
+    cursor: u64,
+    /// Events for this session only, each to go after the room-log position it names.
+    private: VecDeque<(u64, Shared)>,
+    link: Endpoint<Shared, Request>,
     last_heard: Instant,
     tokens: f64,
     last_refill: Instant,
-    /// Leaving: only the last events (goodbye, kicked, shutdown) are still being delivered.
-    closing: Option<Instant>,
+    /// Leaving: only the events before this room-log position and the private ones (goodbye,
+    /// kicked, shutdown) are still delivered.
+    closing: Option<(Instant, u64)>,
 }
 
-/// Encodes exactly like [`ServerMsg`] (same variants in the same order up to `Data`), but
-/// borrows shared events instead of owning copies.
-#[derive(Serialize)]
-enum DataOut<'a> {
-    #[allow(dead_code)]
-    LoginOk {
-        nonce: u64,
-        token: u64,
-    },
-    #[allow(dead_code)]
-    LoginRefused {
-        nonce: u64,
-        reason: &'a str,
-    },
-    Data {
-        seq: u64,
-        ack: u64,
-        events: &'a [Arc<Event>],
-    },
+/// One broadcast event in the room log.
+#[derive(Debug)]
+struct LogEntry {
+    bytes: Shared,
+    /// When it was logged.
+    at: Instant,
+    /// Not sent to this session (the sender of a line sees it from its own input).
+    except: Option<u64>,
+    /// Total encoded bytes of the log up to and including this entry.
+    cum: u64,
+}
+
+/// The broadcast events not yet taken by every session: one copy for all of them, however
+/// far behind some are (a session holds only a position in it and its window of unacknowledged
+/// events).
+#[derive(Debug, Default)]
+struct Log {
+    entries: VecDeque<LogEntry>,
+    /// Position of `entries[0]`.
+    start: u64,
+    /// Position of the most recent entry that must go out at once (anything but presence).
+    last_urgent: Option<u64>,
+}
+
+impl Log {
+    fn end(&self) -> u64 {
+        self.start + self.entries.len() as u64
+    }
+
+    fn get(&self, pos: u64) -> Option<&LogEntry> {
+        pos.checked_sub(self.start).and_then(|i| self.entries.get(i as usize))
+    }
+
+    fn push(&mut self, bytes: Shared, at: Instant, except: Option<u64>, urgent: bool) {
+        let cum = self.entries.back().map_or(0, |e| e.cum) + bytes.len() as u64;
+        if urgent {
+            self.last_urgent = Some(self.end());
+        }
+        self.entries.push_back(LogEntry { bytes, at, except, cum });
+    }
+
+    /// Encoded bytes from `pos` to the end.
+    fn bytes_from(&self, pos: u64) -> u64 {
+        match (self.get(pos), self.entries.back()) {
+            (Some(first), Some(last)) => last.cum - first.cum + first.bytes.len() as u64,
+            _ => 0,
+        }
+    }
+
+    /// Drops the entries before `pos`.
+    fn trim_to(&mut self, pos: u64) {
+        while self.start < pos && self.entries.pop_front().is_some() {
+            self.start += 1;
+        }
+        if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
+    }
 }
 
 /// Bytes of events per datagram: the datagram limit less the message's own fields.
@@ -117,6 +165,18 @@ const TRIM_EVERY: Duration = Duration::from_secs(2);
 /// How long a leaving session keeps retransmitting its last event.
 const CLOSING_GRACE: Duration = Duration::from_secs(3);
 
+/// How long a join or leave notice may wait for more to share its datagram. In a big room a
+/// burst of logins would otherwise cost a datagram per login per user; lines and everything
+/// else go at once (and take any waiting notices with them, in order).
+pub const PRESENCE_DELAY: Duration = Duration::from_millis(100);
+
+/// How often heartbeat timeouts and finished sessions are looked for.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// A session this many encoded bytes behind the room is dropped (as if timed out): the log
+/// would otherwise grow without bound for a client that reads nothing but still heartbeats.
+pub const MAX_BEHIND_BYTES: u64 = 8 << 20;
+
 /// The room: users, history, reliable sessions. Feed it datagrams, console commands and clock
 /// ticks; it returns datagrams to send.
 #[derive(Debug)]
@@ -125,10 +185,14 @@ pub struct Room {
     sessions: HashMap<u64, Session>,
     names: HashMap<String, u64>,
     history: VecDeque<Event>,
+    log: Log,
     stats: Stats,
     rng: u64,
     out: Vec<(SocketAddr, Vec<u8>)>,
     shutting_down: bool,
+    last_sweep: Option<Instant>,
+    /// The earliest timer found by the last [`on_tick`](Self::on_tick).
+    next_due: Option<Instant>,
 }
 
 impl Room {
@@ -141,10 +205,13 @@ impl Room {
             sessions: HashMap::new(),
             names: HashMap::new(),
             history: VecDeque::new(),
+            log: Log::default(),
             stats: Stats::default(),
             rng: u64::from_le_bytes(seed) | 1,
             out: Vec::new(),
             shutting_down: false,
+            last_sweep: None,
+            next_due: None,
         }
     }
 
@@ -262,24 +329,28 @@ impl Room {
             return;
         }
         let token = self.token();
-        let mut link = Endpoint::new();
-        for e in &self.history {
-            if let Event::Line { ts, from, text, .. } = e {
-                link.send(Arc::new(Event::Line {
-                    ts: *ts,
-                    from: from.clone(),
-                    text: text.clone(),
-                    history: true,
-                }));
-            }
-        }
+        let end = self.log.end();
+        let private: VecDeque<(u64, Shared)> = self
+            .history
+            .iter()
+            .map(|e| match e {
+                Event::Line { ts, from, text, .. } => {
+                    Event::Line { ts: *ts, from: from.clone(), text: text.clone(), history: true }
+                }
+                other => other.clone(),
+            })
+            .map(|e| (end, encode_event(&e)))
+            .collect();
         self.sessions.insert(
             token,
             Session {
                 name: name.clone(),
+                token,
                 addr,
                 login_nonce: nonce,
-                link,
+                cursor: end,
+                private,
+                link: Endpoint::new(),
                 last_heard: now,
                 tokens: self.cfg.burst,
                 last_refill: now,
@@ -288,7 +359,7 @@ impl Room {
         );
         self.names.insert(name.clone(), token);
         self.reply(addr, &ServerMsg::LoginOk { nonce, token });
-        self.broadcast(Event::Joined { ts: now_ms(), name }, Some(token));
+        self.broadcast(Event::Joined { ts: now_ms(), name }, Some(token), now);
     }
 
     fn on_request(&mut self, token: u64, req: Request, now: Instant) {
@@ -307,11 +378,8 @@ impl Room {
                     return;
                 }
                 let e = Event::Line { ts: now_ms(), from: name, text, history: false };
-                self.history.push_back(e.clone());
-                while self.history.len() > self.cfg.history {
-                    self.history.pop_front();
-                }
-                self.broadcast(e, Some(token));
+                self.remember(&e);
+                self.broadcast(e, Some(token), now);
             }
             Request::Private { to, text } => {
                 if !self.take_token(token, now) {
@@ -347,6 +415,14 @@ impl Room {
         }
     }
 
+    /// Keeps `e` for the history new users receive.
+    fn remember(&mut self, e: &Event) {
+        self.history.push_back(e.clone());
+        while self.history.len() > self.cfg.history {
+            self.history.pop_front();
+        }
+    }
+
     /// Takes one rate-limit token; refuses (telling the user) when none is left.
     fn take_token(&mut self, token: u64, now: Instant) -> bool {
         let (burst, rate) = (self.cfg.burst, self.cfg.rate);
@@ -365,23 +441,24 @@ impl Room {
         }
     }
 
+    /// An event for one session, after every broadcast logged so far.
     fn send_to(&mut self, token: u64, e: Event) {
+        let end = self.log.end();
         if let Some(s) = self.sessions.get_mut(&token) {
-            s.link.send(Arc::new(e));
+            s.private.push_back((end, encode_event(&e)));
         }
     }
 
-    fn broadcast(&mut self, e: Event, except: Option<u64>) {
-        let e = Arc::new(e);
-        for (t, s) in self.sessions.iter_mut() {
-            if Some(*t) != except && s.closing.is_none() {
-                s.link.send(Arc::clone(&e));
-            }
-        }
+    /// An event for every session (but `except`) not leaving: logged once; each session takes
+    /// it in its turn.
+    fn broadcast(&mut self, e: Event, except: Option<u64>, now: Instant) {
+        let urgent = !matches!(e, Event::Joined { .. } | Event::Left { .. });
+        self.log.push(encode_event(&e), now, except, urgent);
     }
 
     /// Removes a user: the others see them leave; `last` is the user's own final event.
     fn remove(&mut self, token: u64, last: Option<(LeftReason, Event)>, now: Instant) {
+        let end = self.log.end();
         let Some(s) = self.sessions.get_mut(&token) else { return };
         if s.closing.is_some() {
             return;
@@ -390,8 +467,8 @@ impl Room {
         self.names.remove(&name);
         let reason = match last {
             Some((reason, event)) => {
-                s.link.send(Arc::new(event));
-                s.closing = Some(now);
+                s.private.push_back((end, encode_event(&event)));
+                s.closing = Some((now, end));
                 reason
             }
             None => {
@@ -399,7 +476,7 @@ impl Room {
                 LeftReason::TimedOut
             }
         };
-        self.broadcast(Event::Left { ts: now_ms(), name, reason }, Some(token));
+        self.broadcast(Event::Left { ts: now_ms(), name, reason }, Some(token), now);
     }
 
     /// A line from the operator's console.
@@ -410,11 +487,8 @@ impl Room {
                     return AdminReply::Error(e);
                 }
                 let e = Event::Admin { ts: now_ms(), text };
-                self.history.push_back(e.clone());
-                while self.history.len() > self.cfg.history {
-                    self.history.pop_front();
-                }
-                self.broadcast(e, None);
+                self.remember(&e);
+                self.broadcast(e, None, now);
                 AdminReply::Ok
             }
             AdminCmd::List => AdminReply::Users(self.users()),
@@ -428,10 +502,12 @@ impl Room {
             },
             AdminCmd::Shutdown => {
                 self.shutting_down = true;
+                let end = self.log.end();
+                let shutdown = encode_event(&Event::Shutdown);
                 for s in self.sessions.values_mut() {
                     if s.closing.is_none() {
-                        s.link.send(Arc::new(Event::Shutdown));
-                        s.closing = Some(now);
+                        s.private.push_back((end, Arc::clone(&shutdown)));
+                        s.closing = Some((now, end));
                     }
                 }
                 self.names.clear();
@@ -445,54 +521,162 @@ impl Room {
         self.shutting_down && self.sessions.is_empty()
     }
 
-    /// Timers: retransmissions, acknowledgements, heartbeat timeouts, closing sessions.
-    pub fn on_tick(&mut self, now: Instant) {
+    /// Heartbeat timeouts, sessions too far behind, finished leavers; then drops the log
+    /// entries every session has taken.
+    fn sweep(&mut self, now: Instant) {
         let timeout = self.cfg.timeout;
-        let silent: Vec<u64> = self
+        let end = self.log.end();
+        let lagging = |s: &Session| s.closing.is_none() && self.log.bytes_from(s.cursor) > MAX_BEHIND_BYTES;
+        let gone: Vec<u64> = self
             .sessions
-            .iter()
-            .filter(|(_, s)| s.closing.is_none() && now.saturating_duration_since(s.last_heard) > timeout)
-            .map(|(t, _)| *t)
+            .values()
+            .filter(|s| {
+                (s.closing.is_none() && now.saturating_duration_since(s.last_heard) > timeout) || lagging(s)
+            })
+            .map(|s| s.token)
             .collect();
-        for t in silent {
+        for t in gone {
             self.remove(t, None, now);
         }
-        let done: Vec<u64> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| {
-                s.closing.is_some_and(|c| {
-                    s.link.unacked() == 0 || now.saturating_duration_since(c) > CLOSING_GRACE
-                })
-            })
-            .map(|(t, _)| *t)
-            .collect();
-        for t in done {
-            self.sessions.remove(&t);
+        self.sessions.retain(|_, s| match s.closing {
+            Some((since, stop)) => {
+                let all_sent = s.link.unacked() == 0 && s.private.is_empty() && s.cursor >= stop;
+                !all_sent && now.saturating_duration_since(since) <= CLOSING_GRACE
+            }
+            None => true,
+        });
+        let oldest = self.sessions.values().map(|s| s.cursor).min().unwrap_or(end);
+        self.log.trim_to(oldest.min(self.log.end()));
+    }
+
+    /// Timers: retransmissions, acknowledgements, heartbeat timeouts, closing sessions; and
+    /// sends what the sessions have room for.
+    pub fn on_tick(&mut self, now: Instant) {
+        if self.last_sweep.is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY) {
+            self.sweep(now);
+            self.last_sweep = Some(now);
         }
+        let mut next: Option<Instant> = None;
+        let log = &self.log;
         for s in self.sessions.values_mut() {
+            if let Some(wait_until) = take_events(s, log, now) {
+                next = Some(next.map_or(wait_until, |n| n.min(wait_until)));
+            }
             let ack = s.link.ack();
             let due = s.link.poll_transmit(now);
             self.stats.delivered += due.len() as u64;
-            for (seq, events) in batches(due, BATCH_BUDGET) {
-                self.out.push((s.addr, protocol::encode(&DataOut::Data { seq, ack, events: &events })));
+            for d in data_datagrams(due, ack) {
+                self.out.push((s.addr, d));
             }
             if s.link.poll_ack(now) {
                 self.out.push((s.addr, protocol::encode(&ServerMsg::Ack { ack })));
             }
+            if let Some(t) = s.link.next_timeout() {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
         }
+        self.next_due = next;
     }
 
     /// The next moment [`on_tick`](Self::on_tick) has work.
     pub fn next_timeout(&self, now: Instant) -> Instant {
-        let heartbeat = now + Duration::from_millis(500);
-        self.sessions.values().filter_map(|s| s.link.next_timeout()).fold(heartbeat, Instant::min)
+        let sweep = self.last_sweep.map_or(now, |t| t + SWEEP_EVERY);
+        self.next_due.map_or(sweep, |t| t.min(sweep))
     }
 
     /// Datagrams to send, taken.
     pub fn take_output(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
         std::mem::take(&mut self.out)
     }
+}
+
+/// Moves the session's next events (room log and private, in order) into its reliable link, as
+/// far as the window allows. Presence notices alone wait up to [`PRESENCE_DELAY`] for company:
+/// then the time they are due is returned.
+fn take_events(s: &mut Session, log: &Log, now: Instant) -> Option<Instant> {
+    let stop = s.closing.map_or(log.end(), |(_, stop)| stop);
+    if s.private.is_empty() && s.cursor >= stop {
+        return None;
+    }
+    let urgent = !s.private.is_empty()
+        || s.closing.is_some()
+        || log.last_urgent.is_some_and(|u| u >= s.cursor)
+        || log.bytes_from(s.cursor) >= BATCH_BUDGET as u64;
+    if !urgent {
+        let due = log.get(s.cursor).map_or(now, |e| e.at + PRESENCE_DELAY);
+        if due > now {
+            return Some(due);
+        }
+    }
+    while s.link.unacked() < WINDOW {
+        if let Some((after, _)) = s.private.front()
+            && *after <= s.cursor
+        {
+            if let Some((_, e)) = s.private.pop_front() {
+                s.link.send(e);
+            }
+            continue;
+        }
+        let Some(entry) = log.get(s.cursor).filter(|_| s.cursor < stop) else { break };
+        s.cursor += 1;
+        if entry.except != Some(s.token) {
+            s.link.send(Arc::clone(&entry.bytes));
+        }
+    }
+    None
+}
+
+/// Encodes one event as an element of [`ServerMsg::Data`]'s list.
+fn encode_event(e: &Event) -> Shared {
+    // Encoding into a Vec only fails for types serde cannot express; ours always can.
+    postcard::to_allocvec(e).unwrap_or_default().into()
+}
+
+/// `ServerMsg::Data` datagrams for `(seq, event)` pairs in sequence order: consecutive runs
+/// that fit [`BATCH_BUDGET`], each assembled from the shared encodings (byte for byte what
+/// `protocol::encode` would give).
+fn data_datagrams(due: Vec<(u64, Shared)>, ack: u64) -> Vec<Vec<u8>> {
+    let mut runs: Vec<(u64, Vec<Shared>, usize)> = Vec::new();
+    for (seq, e) in due {
+        match runs.last_mut() {
+            Some((first, run, used))
+                if first.checked_add(run.len() as u64) == Some(seq) && *used + e.len() <= BATCH_BUDGET =>
+            {
+                *used += e.len();
+                run.push(e);
+            }
+            _ => {
+                let used = e.len();
+                runs.push((seq, vec![e], used));
+            }
+        }
+    }
+    runs.into_iter()
+        .map(|(seq, run, used)| {
+            let mut d = Vec::with_capacity(used + 32);
+            d.push(protocol::VERSION);
+            varint(&mut d, DATA_VARIANT);
+            varint(&mut d, seq);
+            varint(&mut d, ack);
+            varint(&mut d, run.len() as u64);
+            for e in &run {
+                d.extend_from_slice(e);
+            }
+            d
+        })
+        .collect()
+}
+
+/// `ServerMsg::Data`'s variant index.
+const DATA_VARIANT: u64 = 2;
+
+/// postcard's unsigned integer encoding (LEB128).
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// Runs the room on `socket` until a shutdown (from the console connection, or a blocked
@@ -666,12 +850,181 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_event_encoding_is_the_protocols() {
+    fn assembled_datagrams_are_the_protocols_encoding() {
         let events = vec![Event::Joined { ts: 5, name: "ann".into() }, Event::Goodbye];
-        let shared: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
-        assert_eq!(
-            protocol::encode(&DataOut::Data { seq: 3, ack: 4, events: &shared }),
-            protocol::encode(&ServerMsg::Data { seq: 3, ack: 4, events })
-        );
+        for (seq, ack) in [(3, 4), (300, 1 << 40), (u64::MAX, 0)] {
+            let due: Vec<(u64, Shared)> = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (seq.wrapping_add(i as u64), encode_event(e)))
+                .collect();
+            let got = data_datagrams(due, ack);
+            if seq == u64::MAX {
+                // Not consecutive after wrapping: two datagrams.
+                assert_eq!(got.len(), 2);
+                continue;
+            }
+            assert_eq!(got, [protocol::encode(&ServerMsg::Data { seq, ack, events: events.clone() })]);
+        }
+    }
+
+    use crate::client::{Client, ClientEvent};
+
+    /// Real clients and a room over a perfect, instant network in fake time. A client that does
+    /// not `read` still heartbeats and hears the answers, but every data datagram to it is lost.
+    struct Net {
+        room: Room,
+        clients: Vec<(SocketAddr, Client, bool)>,
+        now: Instant,
+    }
+
+    impl Net {
+        fn new(cfg: Config) -> Net {
+            Net { room: Room::new(cfg), clients: Vec::new(), now: Instant::now() }
+        }
+
+        fn join(&mut self, name: &str, reads: bool) -> usize {
+            let addr: SocketAddr = format!("127.0.0.1:{}", 1000 + self.clients.len()).parse().unwrap();
+            self.clients.push((addr, Client::new(name, self.now).unwrap(), reads));
+            let i = self.clients.len() - 1;
+            self.step(Duration::ZERO);
+            self.step(Duration::ZERO);
+            i
+        }
+
+        /// Lets `dt` pass, then delivers everything each way once.
+        fn step(&mut self, dt: Duration) {
+            self.now += dt;
+            let now = self.now;
+            for (addr, c, _) in &mut self.clients {
+                c.on_tick(now);
+                for d in c.take_output() {
+                    self.room.on_datagram(*addr, &d, now);
+                }
+            }
+            self.room.on_tick(now);
+            for (to, d) in self.room.take_output() {
+                if let Some((_, c, reads)) = self.clients.iter_mut().find(|(a, _, _)| *a == to) {
+                    let data = matches!(protocol::decode(&d), Ok(ServerMsg::Data { .. }));
+                    if *reads || !data {
+                        c.on_datagram(&d, now);
+                    }
+                }
+            }
+        }
+
+        fn events(&mut self, i: usize) -> Vec<ClientEvent> {
+            self.clients[i].1.take_events()
+        }
+    }
+
+    fn lines(events: &[ClientEvent]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::Room(Event::Line { text, .. } | Event::Admin { text, .. }) => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn join_notices_wait_briefly_for_company_lines_do_not() {
+        let mut net = Net::new(Config::default());
+        let ann = net.join("ann", true);
+        net.events(ann);
+        for i in 0..5 {
+            net.join(&format!("u{i}"), true);
+        }
+        let early = net.events(ann);
+        assert!(!early.iter().any(|e| matches!(e, ClientEvent::Room(Event::Joined { .. }))), "{early:?}");
+        net.step(PRESENCE_DELAY);
+        net.step(Duration::ZERO);
+        let joined: Vec<ClientEvent> = net.events(ann);
+        assert_eq!(joined.iter().filter(|e| matches!(e, ClientEvent::Room(Event::Joined { .. }))).count(), 5);
+        // A join followed by a line: both at once, in order.
+        let bob = net.join("bob", true);
+        net.clients[bob].1.request(Request::Chat("hi".into()), net.now).unwrap();
+        net.step(Duration::ZERO);
+        net.step(Duration::ZERO);
+        let got = net.events(ann);
+        assert!(matches!(&got[0], ClientEvent::Room(Event::Joined { name, .. }) if name == "bob"), "{got:?}");
+        assert_eq!(lines(&got), ["hi"]);
+    }
+
+    #[test]
+    fn private_events_keep_their_place_after_a_long_backlog() {
+        let mut net = Net::new(Config::default());
+        let ann = net.join("ann", true);
+        let n = WINDOW * 3;
+        for i in 0..n {
+            assert_eq!(net.room.on_admin(AdminCmd::Say(format!("a{i}")), net.now), AdminReply::Ok);
+        }
+        assert_eq!(net.room.on_admin(AdminCmd::Kick("ann".into()), net.now), AdminReply::Ok);
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            net.step(Duration::from_millis(1));
+            got.extend(net.events(ann));
+            assert!(net.room.sessions.values().all(|s| s.link.unacked() <= WINDOW));
+        }
+        assert_eq!(lines(&got), (0..n).map(|i| format!("a{i}")).collect::<Vec<_>>());
+        assert_eq!(got.last(), Some(&ClientEvent::Closed(crate::client::CloseReason::Kicked)));
+        net.step(SWEEP_EVERY);
+        assert!(net.room.sessions.is_empty());
+        assert_eq!(net.room.log.entries.len(), 0, "nobody needs the log any more");
+    }
+
+    #[test]
+    fn the_log_is_shared_and_a_reader_of_nothing_is_dropped_when_too_far_behind() {
+        let mut net = Net::new(Config::default());
+        let ann = net.join("ann", true);
+        let deaf = net.join("deaf", false);
+        net.events(ann);
+        let line = "x".repeat(1000);
+        let mut said = 0u64;
+        while net.room.sessions.len() == 2 {
+            net.room.on_admin(AdminCmd::Say(line.clone()), net.now);
+            said += 1;
+            net.step(Duration::from_millis(1));
+            // The deaf client's window is full; the rest of its backlog is the room's one copy.
+            let deaf_s = net.room.sessions.values().find(|s| s.name == "deaf");
+            assert!(deaf_s.is_none_or(|s| s.link.unacked() <= WINDOW));
+            assert!(net.room.log.bytes_from(net.room.log.start) <= MAX_BEHIND_BYTES + 2 * 1024 * 1024);
+            assert!(said < 20_000, "the deaf client was never dropped");
+        }
+        assert!(said * 1000 >= MAX_BEHIND_BYTES, "dropped after {said} lines");
+        let got = net.events(ann);
+        let about_deaf = |e: &&ClientEvent| match e {
+            ClientEvent::Room(Event::Joined { name, .. }) => name == "deaf",
+            ClientEvent::Room(Event::Left { name, reason, .. }) => {
+                name == "deaf" && *reason == LeftReason::TimedOut
+            }
+            _ => false,
+        };
+        assert_eq!(got.iter().filter(about_deaf).count(), 2, "joined once, dropped once");
+        assert!(net.clients[deaf].1.is_online(), "it heartbeated all along");
+        net.step(SWEEP_EVERY);
+        assert!(net.room.log.entries.len() < 10, "{} entries kept", net.room.log.entries.len());
+    }
+
+    #[test]
+    fn a_thousand_joins_cost_one_log_entry_each_not_one_per_user() {
+        let mut net = Net::new(Config { max_clients: 2000, ..Config::default() });
+        for i in 0..1000 {
+            net.join(&format!("u{i}"), true);
+        }
+        for _ in 0..5 {
+            net.step(PRESENCE_DELAY);
+        }
+        assert_eq!(net.room.users().len(), 1000);
+        assert!(net.room.sessions.values().all(|s| s.link.unacked() == 0 && s.cursor == net.room.log.end()));
+        // Every user saw every later join exactly once.
+        for i in [0, 500, 998] {
+            let joined =
+                net.events(i).iter().filter(|e| matches!(e, ClientEvent::Room(Event::Joined { .. }))).count();
+            assert_eq!(joined, 999 - i, "u{i}");
+        }
+        net.step(SWEEP_EVERY);
+        assert_eq!(net.room.log.entries.len(), 0);
     }
 }
