@@ -212,6 +212,7 @@ impl Client {
                 for (i, event) in events.into_iter().enumerate() {
                     ready.extend(self.link.on_data(seq.saturating_add(i as u64), event, now));
                 }
+                self.link.on_datagram(now);
                 for e in ready {
                     match e {
                         Event::Goodbye => self.finish(CloseReason::Goodbye, now),

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+mod fanout;
 pub mod protocol;
 pub mod reliable;
 pub mod server;

@@ -48,6 +48,8 @@ pub struct Endpoint<Out, In> {
     ack_due: Option<Instant>,
     /// The acknowledgement last sent (on data or alone).
     acked: u64,
+    /// Datagrams of data arrived since the last acknowledgement went out.
+    datagrams: u32,
 }
 
 impl<Out: Clone, In> Default for Endpoint<Out, In> {
@@ -68,6 +70,7 @@ impl<Out: Clone, In> Endpoint<Out, In> {
             delivered: 0,
             early: BTreeMap::new(),
             ack_due: None,
+            datagrams: 0,
         }
     }
 
@@ -117,6 +120,14 @@ impl<Out: Clone, In> Endpoint<Out, In> {
         }
     }
 
+    /// Gives back the queue memory a past burst left (for an endpoint that has gone quiet: an
+    /// idle session of a big room then costs little more than its struct).
+    pub fn shrink(&mut self) {
+        if self.unacked.capacity() > self.unacked.len() * 2 {
+            self.unacked.shrink_to(self.unacked.len() * 2);
+        }
+    }
+
     /// A message `seq` arrived: returns the messages now deliverable, in order (possibly none,
     /// for an early or duplicate one). Schedules an acknowledgement.
     pub fn on_data(&mut self, seq: u64, msg: In, now: Instant) -> Vec<In> {
@@ -150,6 +161,16 @@ impl<Out: Clone, In> Endpoint<Out, In> {
             self.ack_due = Some(now);
         }
         out
+    }
+
+    /// A datagram of data has been handed to [`on_data`](Self::on_data): every second one is
+    /// acknowledged at once (as TCP does), so that a sender allowed only a few datagrams in
+    /// flight does not wait out [`ACK_DELAY`] when each of its datagrams holds few messages.
+    pub fn on_datagram(&mut self, now: Instant) {
+        self.datagrams += 1;
+        if self.datagrams >= 2 {
+            self.ack_due = Some(now);
+        }
     }
 
     /// Messages to (re)send now, as `(seq, msg)`. Marks them sent and sets their timers.
@@ -186,17 +207,23 @@ impl<Out: Clone, In> Endpoint<Out, In> {
             self.resend_at = Some(self.resend_at.map_or(first_due, |t| t.min(first_due)));
         }
         if !out.is_empty() {
-            self.ack_due = None;
-            self.acked = self.delivered;
+            self.ack_sent();
         }
         out
+    }
+
+    /// The acknowledgement went out on a datagram of the caller's own making (the sending is
+    /// done elsewhere, as on the server).
+    pub fn ack_sent(&mut self) {
+        self.ack_due = None;
+        self.acked = self.delivered;
+        self.datagrams = 0;
     }
 
     /// Whether a bare acknowledgement must go out now.
     pub fn poll_ack(&mut self, now: Instant) -> bool {
         if self.ack_due.is_some_and(|d| d <= now) {
-            self.ack_due = None;
-            self.acked = self.delivered;
+            self.ack_sent();
             true
         } else {
             false

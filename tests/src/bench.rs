@@ -83,17 +83,21 @@ pub fn python_figures(script: &str, scale: f64) -> HashMap<String, f64> {
     map
 }
 
+/// Digits grouped by thousands: "10000" as "10,000".
+pub fn thousands(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn fmt(v: f64) -> String {
     if v >= 100_000.0 {
-        let s = format!("{v:.0}");
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
+        thousands(&format!("{v:.0}"))
     } else if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {

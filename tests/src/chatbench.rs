@@ -3,6 +3,7 @@
 use chat_core::client::{Client, ClientEvent};
 use chat_core::protocol::{Event, Request};
 use chat_core::server::{self, Config};
+use std::cell::Cell;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -29,10 +30,19 @@ impl BenchServer {
 
     /// The server's resident set size, in KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The server's peak resident set size so far, in KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.pid())).unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
@@ -205,12 +215,86 @@ pub fn fanout(n: usize, m: usize, window: usize, pace: Option<Duration>) -> (f64
     (rate, latencies)
 }
 
-/// `clients` users logged in; one line from one of them to all the others. Returns (server RSS
-/// in KiB, time for the line to reach everyone).
-pub fn many_clients(clients: usize) -> (u64, Duration) {
+/// What [`many_clients`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Many {
+    /// Users logged in.
+    pub clients: usize,
+    /// Time to log them all in (a hundred at a time, the others reading all along).
+    pub login: Duration,
+    /// Join notices the users received during the logins (each user sees every later join).
+    pub join_notices: u64,
+    /// Sessions the server lost and the client logged in again (0 in a healthy run).
+    pub reconnects: u64,
+    /// Server RSS once the logins settled, KiB.
+    pub rss_kib: u64,
+    /// The server's peak RSS over the whole run, KiB.
+    pub peak_kib: u64,
+    /// Time for one line to reach every other user.
+    pub one_line: Duration,
+    /// Deliveries per second for a burst of lines from one user to all the others.
+    pub burst_rate: f64,
+}
+
+/// Raises this process's open-file limit to at least `n`.
+///
+/// # Panics
+///
+/// When the hard limit is lower (raise it with `ulimit -Hn` as root).
+fn raise_fd_limit(n: u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit to fill in.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0, "getrlimit");
+    if lim.rlim_cur < n {
+        assert!(lim.rlim_max >= n, "{n} open files are needed; the hard limit is {}", lim.rlim_max);
+        lim.rlim_cur = n;
+        // SAFETY: `lim` is a valid rlimit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0, "setrlimit");
+    }
+}
+
+/// Pumps every sim (after waiting up to `wait` for any datagram) until `done` says so or
+/// `limit` passes; `on` sees every event. Returns whether `done` was reached.
+fn pump_until(
+    sims: &mut [Sim],
+    limit: Duration,
+    mut on: impl FnMut(usize, &ClientEvent),
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        wait_any(sims, Duration::from_millis(1));
+        for (i, e) in pump_ready(sims, Duration::ZERO, true) {
+            on(i, &e);
+        }
+    }
+    true
+}
+
+/// `clients` users logged in to one server, every one a real [`Client`] on its own socket,
+/// all in this process. Logs them in, lets the join notices settle, then times one line to
+/// everyone and a burst of lines.
+///
+/// # Panics
+///
+/// If the open-file limit is too low, or a phase takes minutes.
+pub fn many_clients(clients: usize) -> Many {
+    raise_fd_limit(clients as u64 + 100);
     let srv = BenchServer::start(clients + 10);
-    // Log in a hundred at a time while every client already in keeps reading and acknowledging
-    // (as real clients, each in its own process, would): the join notices then drain as they go.
+    let t_login = Instant::now();
+    // Counters the event callbacks and the stop conditions both look at.
+    let join_notices = Cell::new(0u64);
+    let reconnects = Cell::new(0u64);
+    let count_joins = |e: &ClientEvent| match e {
+        ClientEvent::Room(Event::Joined { .. }) => join_notices.set(join_notices.get() + 1),
+        ClientEvent::Reconnected => reconnects.set(reconnects.get() + 1),
+        _ => {}
+    };
+    // A hundred at a time while every client already in keeps reading and acknowledging (as
+    // real clients, each in its own process, would).
     let mut sims: Vec<Sim> = Vec::with_capacity(clients);
     let deadline = Instant::now() + Duration::from_secs(600);
     while sims.len() < clients {
@@ -230,33 +314,68 @@ pub fn many_clients(clients: usize) -> (u64, Duration) {
                 if e == ClientEvent::Connected && i >= first {
                     online[i - first] = true;
                 }
+                count_joins(&e);
             }
         }
     }
-    // Let the join announcements settle (and the server return the burst's memory).
-    let settle = Instant::now() + Duration::from_secs(3);
-    let mut last_all = Instant::now();
-    while Instant::now() < settle {
-        let all = last_all.elapsed() >= Duration::from_millis(50);
-        if all {
-            last_all = Instant::now();
-        }
-        pump_ready(&mut sims, Duration::from_millis(5), all);
-    }
-    let rss = srv.rss_kib();
+    // Every user sees the joins after its own: n(n-1)/2 notices in all.
+    let expected = (clients as u64) * (clients as u64 - 1) / 2;
+    let settled = pump_until(
+        &mut sims,
+        Duration::from_secs(120),
+        |_, e| count_joins(e),
+        || join_notices.get() >= expected,
+    );
+    assert!(settled, "only {} of {expected} join notices arrived", join_notices.get());
+    assert_eq!(reconnects.get(), 0, "sessions were lost during the logins");
+    assert_eq!(join_notices.get(), expected, "a join notice came twice");
+    let login = t_login.elapsed();
+    // Let the server's periodic heap trim run.
+    pump_until(&mut sims, Duration::from_secs(3), |_, _| {}, || false);
+    let rss_kib = srv.rss_kib();
+
     let t0 = Instant::now();
     sims[0].client.request(Request::Chat("line 0".into()), t0).expect("send");
-    let mut got = vec![false; clients];
-    got[0] = true;
-    let deadline = t0 + Duration::from_secs(60);
-    while got.iter().any(|g| !g) && Instant::now() < deadline {
-        // Every client, every round: this loop measures delivery, not the tool's polling.
-        wait_any(&sims, Duration::from_millis(1));
-        for (i, e) in pump_ready(&mut sims, Duration::ZERO, true) {
-            if line_no(&e) == Some(0) {
-                got[i] = true;
+    let mut got = vec![0usize; clients];
+    got[0] = usize::MAX;
+    let missing = Cell::new(clients - 1);
+    let on_line = |i: usize, e: &ClientEvent| {
+        if line_no(e).is_some() && got[i] != usize::MAX {
+            got[i] += 1;
+            if got[i] == 1 {
+                missing.set(missing.get() - 1);
             }
         }
+    };
+    let everywhere = pump_until(&mut sims, Duration::from_secs(60), on_line, || missing.get() == 0);
+    assert!(everywhere, "line 0 did not reach {} users", missing.get());
+    let one_line = t0.elapsed();
+
+    let burst = 20;
+    let t1 = Instant::now();
+    for k in 1..=burst {
+        sims[0].client.request(Request::Chat(format!("line {k}")), t1).expect("send");
     }
-    (rss.max(srv.rss_kib()), t0.elapsed())
+    let complete = Cell::new(0usize);
+    let on_burst = |i: usize, e: &ClientEvent| {
+        if line_no(e).is_some() && i != 0 {
+            got[i] += 1;
+            if got[i] == burst + 1 {
+                complete.set(complete.get() + 1);
+            }
+        }
+    };
+    let all_got = pump_until(&mut sims, Duration::from_secs(60), on_burst, || complete.get() == clients - 1);
+    assert!(all_got, "the burst reached only {} users", complete.get());
+    let burst_rate = (burst * (clients - 1)) as f64 / t1.elapsed().as_secs_f64();
+    Many {
+        clients,
+        login,
+        join_notices: join_notices.get(),
+        reconnects: reconnects.get(),
+        rss_kib,
+        peak_kib: srv.peak_kib(),
+        one_line,
+        burst_rate,
+    }
 }

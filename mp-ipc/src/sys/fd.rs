@@ -33,6 +33,24 @@ pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) }).map(|n| n as usize)
 }
 
+/// Sets a socket's receive (`SO_RCVBUF`) or send (`SO_SNDBUF`) buffer size; returns the size the
+/// kernel reports afterwards (it doubles the request for its own bookkeeping and caps it at
+/// `net.core.rmem_max`/`wmem_max`).
+pub(crate) fn set_socket_buffer(fd: BorrowedFd<'_>, recv: bool, size: usize) -> io::Result<usize> {
+    let opt = if recv { libc::SO_RCVBUF } else { libc::SO_SNDBUF };
+    let val = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `val` is a c_int and `len` its size, as SO_RCVBUF/SO_SNDBUF expect.
+    cvt(unsafe { libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, (&raw const val).cast(), len) })?;
+    let mut got: libc::c_int = 0;
+    let mut got_len = len;
+    // SAFETY: `got` is a writable c_int and `got_len` holds its size.
+    cvt(unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, (&raw mut got).cast(), &mut got_len)
+    })?;
+    Ok(usize::try_from(got).unwrap_or(0))
+}
+
 /// One `read(2)` into spare capacity, retried on `EINTR`; returns the bytes read.
 pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
