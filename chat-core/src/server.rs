@@ -91,6 +91,8 @@ struct Session {
     last_heard: Instant,
     tokens: f64,
     last_refill: Instant,
+    /// When the rate limit last refused a line with a message.
+    last_refused: Option<Instant>,
     /// Leaving: only the events before this room-log position and the private ones (goodbye,
     /// kicked, shutdown) are still delivered.
     closing: Option<(Instant, u64)>,
@@ -117,6 +119,10 @@ const CLOSING_GRACE: Duration = Duration::from_secs(3);
 /// else go at once (and take any waiting notices with them, in order).
 pub const PRESENCE_DELAY: Duration = Duration::from_millis(100);
 
+/// A session with this many events of its own waiting (answers it does not acknowledge) is
+/// dropped like one too far behind.
+pub const MAX_PRIVATE: usize = 4096;
+
 /// Socket buffer sizes the server asks for.
 const SOCKET_BUFFER: usize = 4 << 20;
 
@@ -125,6 +131,7 @@ const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
 /// A session this many encoded bytes behind the room is dropped (as if timed out): the log
 /// would otherwise grow without bound for a client that reads nothing but still heartbeats.
+/// (So is one with more than [`MAX_PRIVATE`] events of its own waiting.)
 pub const MAX_BEHIND_BYTES: u64 = 8 << 20;
 
 /// The room: users, history, reliable sessions. Feed it datagrams, console commands and clock
@@ -308,6 +315,7 @@ impl Room {
                 last_heard: now,
                 tokens: self.cfg.burst,
                 last_refill: now,
+                last_refused: None,
                 closing: None,
             },
         );
@@ -389,8 +397,12 @@ impl Room {
             true
         } else {
             self.stats.rate_limited += 1;
-            let reason = format!("slow down: at most {burst} lines at once, then {rate} per second");
-            self.send_to(token, Event::Refused { reason });
+            // Told at most once a second: a flood must not turn into a flood of refusals.
+            if s.last_refused.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+                s.last_refused = Some(now);
+                let reason = format!("slow down: at most {burst} lines at once, then {rate} per second");
+                self.send_to(token, Event::Refused { reason });
+            }
             false
         }
     }
@@ -480,8 +492,10 @@ impl Room {
     fn sweep(&mut self, now: Instant) {
         let timeout = self.cfg.timeout;
         let end = self.log.end();
-        let lagging =
-            |s: &Session| s.closing.is_none() && self.log.bytes_from(s.oldest_needed()) > MAX_BEHIND_BYTES;
+        let lagging = |s: &Session| {
+            s.closing.is_none()
+                && (self.log.bytes_from(s.oldest_needed()) > MAX_BEHIND_BYTES || s.private.len() > MAX_PRIVATE)
+        };
         let gone: Vec<u64> = self
             .sessions
             .values()

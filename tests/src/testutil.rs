@@ -37,3 +37,36 @@ impl Rng {
         self.next_u64() % 100 < p
     }
 }
+
+/// Datagrams the kernel dropped at the IPv4 UDP socket bound to `addr` because its receive
+/// buffer was full (the `drops` column of `/proc/net/udp`); 0 when no such socket is found.
+pub fn udp_drops(addr: std::net::SocketAddr) -> u64 {
+    let std::net::SocketAddr::V4(v4) = addr else { return 0 };
+    // The kernel prints the address as the hex of its in-memory (network order) word.
+    let local = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
+    std::fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&local.as_str()))
+        .and_then(|f| f.last().and_then(|d| d.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_drops_finds_the_socket_and_counts() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        mp_core::mp_ipc::set_recv_buffer(&rx, 4096).unwrap();
+        let addr = rx.local_addr().unwrap();
+        assert_eq!(udp_drops(addr), 0);
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..200 {
+            tx.send_to(&[0u8; 1000], addr).unwrap();
+        }
+        assert!(udp_drops(addr) > 100, "{}", udp_drops(addr));
+    }
+}

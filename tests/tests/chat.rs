@@ -223,7 +223,7 @@ fn a_flooding_client_is_limited_and_the_others_still_chat() {
     bob.send("still here");
     let t = Instant::now();
     ann.expect("bob: still here");
-    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     std::thread::sleep(Duration::from_millis(300));
     let got = bob.count("ann: flood");
     assert!((20..40).contains(&got), "the burst passes, the rest is refused: {got}");
