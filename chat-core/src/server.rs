@@ -494,7 +494,8 @@ impl Room {
         let end = self.log.end();
         let lagging = |s: &Session| {
             s.closing.is_none()
-                && (self.log.bytes_from(s.oldest_needed()) > MAX_BEHIND_BYTES || s.private.len() > MAX_PRIVATE)
+                && (self.log.bytes_from(s.oldest_needed()) > MAX_BEHIND_BYTES
+                    || s.private.len() > MAX_PRIVATE)
         };
         let gone: Vec<u64> = self
             .sessions

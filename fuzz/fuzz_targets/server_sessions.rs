@@ -17,7 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let cfg = Config { history: 3, max_clients: 4, burst: 3.0, ..Config::default() };
     let mut room = Room::new(cfg);
     let mut now = Instant::now();
-    let addr = |u: u8| -> SocketAddr { format!("127.0.0.1:{}", 5000 + u16::from(u % USERS)).parse().unwrap() };
+    let addr =
+        |u: u8| -> SocketAddr { format!("127.0.0.1:{}", 5000 + u16::from(u % USERS)).parse().unwrap() };
     let mut tokens: HashMap<SocketAddr, u64> = HashMap::new();
     // Per user: the next request number, and the highest event number seen.
     let mut seqs: HashMap<SocketAddr, u64> = HashMap::new();
@@ -28,14 +29,23 @@ fuzz_target!(|data: &[u8]| {
         let token = tokens.get(&a).copied().unwrap_or(0);
         let mut request = |r: Request| {
             let seq = seqs.entry(a).or_insert(1);
-            let msg = ClientMsg::Data { token, seq: *seq, ack: seen.get(&a).copied().unwrap_or(0), reqs: vec![r] };
+            let msg =
+                ClientMsg::Data { token, seq: *seq, ack: seen.get(&a).copied().unwrap_or(0), reqs: vec![r] };
             *seq += 1;
             encode(&msg)
         };
         match kind % 12 {
-            0 => room.on_datagram(a, &encode(&ClientMsg::Login { name: format!("u{}", u % USERS), nonce: 7 }), now),
+            0 => room.on_datagram(
+                a,
+                &encode(&ClientMsg::Login { name: format!("u{}", u % USERS), nonce: 7 }),
+                now,
+            ),
             1 => room.on_datagram(a, &request(Request::Chat("x".repeat(usize::from(arg) * 4))), now),
-            2 => room.on_datagram(a, &request(Request::Private { to: format!("u{}", arg % USERS), text: "p".into() }), now),
+            2 => room.on_datagram(
+                a,
+                &request(Request::Private { to: format!("u{}", arg % USERS), text: "p".into() }),
+                now,
+            ),
             3 => room.on_datagram(a, &request(Request::Who), now),
             4 => room.on_datagram(a, &request(Request::Quit), now),
             5 => {

@@ -360,7 +360,9 @@ fn a_flooding_client_is_limited_and_the_others_lines_arrive_within_a_second() {
     flooder.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut b = [0u8; 2048];
     let n = flooder.recv(&mut b).unwrap();
-    let Ok(protocol::ServerMsg::LoginOk { token, .. }) = protocol::decode(&b[..n]) else { panic!("no login") };
+    let Ok(protocol::ServerMsg::LoginOk { token, .. }) = protocol::decode(&b[..n]) else {
+        panic!("no login")
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flood = {
         let stop = Arc::clone(&stop);
@@ -368,7 +370,8 @@ fn a_flooding_client_is_limited_and_the_others_lines_arrive_within_a_second() {
             let mut seq = 1u64;
             let mut datagrams = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let reqs: Vec<Request> = (0..10).map(|i| Request::Chat(format!("flood {}", seq + i))).collect();
+                let reqs: Vec<Request> =
+                    (0..10).map(|i| Request::Chat(format!("flood {}", seq + i))).collect();
                 let d = protocol::encode(&ClientMsg::Data { token, seq, ack: 0, reqs });
                 if flooder.send(&d).is_ok() {
                     seq += 10;
