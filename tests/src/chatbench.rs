@@ -33,6 +33,16 @@ impl BenchServer {
         self.status_kib("VmRSS:")
     }
 
+    /// CPU time (user + system) the server has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.proc.pid())).unwrap_or_default();
+        // After the command name come the state (field 3 of proc(5)) and then numbers: utime and
+        // stime are fields 14 and 15, in clock ticks of 1/100 s.
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        Duration::from_millis((field(14) + field(15)) * 10)
+    }
+
     /// The server's peak resident set size so far, in KiB.
     pub fn peak_kib(&self) -> u64 {
         self.status_kib("VmHWM:")
@@ -228,6 +238,8 @@ pub struct Many {
     pub reconnects: u64,
     /// Server RSS once the logins settled, KiB.
     pub rss_kib: u64,
+    /// The server's CPU use while everyone is logged in and idle (heartbeats only), in cores.
+    pub idle_cpu: f64,
     /// The server's peak RSS over the whole run, KiB.
     pub peak_kib: u64,
     /// Time for one line to reach every other user.
@@ -330,8 +342,12 @@ pub fn many_clients(clients: usize) -> Many {
     assert_eq!(reconnects.get(), 0, "sessions were lost during the logins");
     assert_eq!(join_notices.get(), expected, "a join notice came twice");
     let login = t_login.elapsed();
-    // Let the server's periodic heap trim run.
+    // Idle for 3 s (heartbeats only): the server's periodic heap trim runs, and its CPU use
+    // with everyone logged in and nobody talking is measured.
+    let cpu0 = srv.cpu_time();
+    let idle0 = Instant::now();
     pump_until(&mut sims, Duration::from_secs(3), |_, _| {}, || false);
+    let idle_cpu = (srv.cpu_time() - cpu0).as_secs_f64() / idle0.elapsed().as_secs_f64();
     let rss_kib = srv.rss_kib();
 
     let t0 = Instant::now();
@@ -373,6 +389,7 @@ pub fn many_clients(clients: usize) -> Many {
         login,
         join_notices: join_notices.get(),
         reconnects: reconnects.get(),
+        idle_cpu,
         rss_kib,
         peak_kib: srv.peak_kib(),
         one_line,

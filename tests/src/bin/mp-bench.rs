@@ -581,6 +581,12 @@ fn chat_many(scale: f64) -> Vec<Row> {
             m.login.as_secs_f64(),
         ),
         (
+            "chat_many_idle_cpu",
+            format!("Chat server CPU with {n} clients idle (heartbeats only)"),
+            "cores",
+            m.idle_cpu,
+        ),
+        (
             "chat_many_deliver_ms",
             format!("One line delivered to all {n} clients"),
             "ms",
