@@ -1,5 +1,22 @@
 //! The chat server: the room's state machine ([`Room`], no I/O) and the network loop around it
 //! ([`serve`]).
+//!
+//! # How events reach thousands of users
+//!
+//! A broadcast (a line, an admin line, a join or leave notice) is encoded once and appended to
+//! the room's log; every session holds only its position in that log. Each tick, a session
+//! takes the next events (the log's and its own private ones, in order) up to a window of
+//! [`WINDOW`] unacknowledged events, and sends them in datagrams of
+//! consecutive events with one retransmission timer per datagram, at most 16 in flight. What
+//! it holds for that is a few ranges of log positions, so memory does not grow with the number
+//! of users times the backlog: 10,000 users logged in take about 13 MiB (`ci/bench`).
+//!
+//! Join and leave notices alone wait up to [`PRESENCE_DELAY`] for company, so that a burst of
+//! logins costs a few datagrams per user rather than one per login per user; a line goes at
+//! once and takes the waiting notices with it. Log entries are dropped once every session is
+//! past them. A session that falls [`MAX_BEHIND_BYTES`] behind, or leaves [`MAX_PRIVATE`]
+//! answers unacknowledged, is dropped as if it had timed out; a client over the rate limit is
+//! told at most once a second.
 
 use crate::fanout::{Log, Outbox, Shared, encode_event};
 use crate::protocol::{
