@@ -284,7 +284,9 @@ fn chat_tty(conn: &mut Connection, signals: &Signals) -> Result<i32, String> {
                     }
                     b'\r' | b'\n' => {
                         let line = std::mem::take(&mut input);
-                        let _ = write!(out, "\r\n");
+                        // The sent line stays on screen as typed (also when it came in one read,
+                        // pasted, before any redraw showed it).
+                        let _ = write!(out, "\r\x1b[K> {line}\r\n");
                         if !line.is_empty()
                             && let Err(e) = conn.client.input(&line, Instant::now())
                         {
