@@ -79,6 +79,7 @@ pub use wait::wait_readable;
 /// interface: use `mp_core::Process` and friends instead.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::frame::encode_into;
     pub use crate::sys::cpu_count;
     pub use crate::sys::fd::{close_raw, dup2, open_dev_null, poll_readable};
     pub use crate::sys::process::*;

@@ -257,14 +257,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         buf.clear();
         buf.extend_from_slice(&[0; LEN]);
-        match postcard::to_extend(item, buf) {
-            Ok(b) => {
-                let r = self.put_encoded(&b, deadline, try_only);
-                SCRATCH.with(|s| *s.borrow_mut() = b);
-                r
-            }
+        let r = match crate::frame::encode_into(item, &mut buf) {
+            Ok(()) => self.put_encoded(&buf, deadline, try_only),
             Err(e) => Err(SendError::Encode(e)),
-        }
+        };
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+        r
     }
 
     /// `frame` is a 4-byte placeholder followed by the encoded item.

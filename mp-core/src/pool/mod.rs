@@ -57,6 +57,7 @@ mod wire;
 pub use error::{MapError, TaskError};
 
 use crate::{Builder, ExitStatus, Process};
+use mp_ipc::__private::encode_into;
 use mp_ipc::{Array, Connection, Pipe, RecvError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -601,7 +602,7 @@ impl Pool {
         let mut frame =
             Vec::with_capacity(wire::TASK_HEADER + 8 + args.len() * std::mem::size_of::<A>().min(64));
         frame.resize(wire::TASK_HEADER, 0);
-        frame = postcard::to_extend(args, frame).map_err(|e| TaskError::Codec(e.to_string()))?;
+        encode_into(args, &mut frame).map_err(|e| TaskError::Codec(e.to_string()))?;
         self.lock().submit(call, func, frame)
     }
 

@@ -7,6 +7,7 @@
 //! Worker → parent, one frame per batch of results: repeated `id: u64 | len: u32 | bytes`,
 //! where `bytes` is a postcard `Vec<Outcome<R>>`, one outcome per argument.
 
+use mp_ipc::__private::encode_into;
 use mp_ipc::{Array, Connection};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -75,10 +76,10 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, 
             Err(payload) => Outcome::Panicked(take_panic_message(payload)),
         };
         let mark = out.len();
-        if postcard::to_io(&outcome, &mut *out).is_err() {
+        if encode_into(&outcome, out).is_err() {
             out.truncate(mark);
             let failed: Outcome<R> = Outcome::Failed("could not encode the task's result".into());
-            let _ = postcard::to_io(&failed, &mut *out);
+            let _ = encode_into(&failed, out);
         }
     }
 }
@@ -87,7 +88,7 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, 
 fn push_outcome<R: Serialize>(out: &mut Vec<u8>, o: &Outcome<R>, n: usize) {
     push_len(out, n);
     for _ in 0..n {
-        let _ = postcard::to_io(o, &mut *out);
+        let _ = encode_into(o, out);
     }
 }
 
