@@ -265,7 +265,7 @@ struct Inner {
     /// `None` only briefly, while a dead worker is being replaced, or after a failed replacement.
     workers: Vec<Option<Worker>>,
     pending: VecDeque<Task>,
-    /// Finished tasks: the encoded `Vec<Outcome<R>>` (a range of a received batch), or why
+    /// Finished tasks: the encoded result body (a range of a received batch), or why
     /// there is none.
     done: HashMap<u64, Result<Body, TaskError>>,
     /// Submitted and not finished.
@@ -628,11 +628,26 @@ impl Pool {
     }
 
     fn take<R: DeserializeOwned>(&self, id: u64) -> Result<Vec<Outcome<R>>, TaskError> {
-        match self.lock().done.remove(&id) {
-            Some(Ok(body)) => postcard::from_bytes(body.bytes()).map_err(|e| TaskError::Codec(e.to_string())),
-            Some(Err(e)) => Err(e),
-            None => Err(TaskError::AlreadyTaken),
-        }
+        let mut values = Vec::new();
+        Ok(match self.take_into(id, &mut values)? {
+            Ok(_) => values.into_iter().map(Outcome::Ok).collect(),
+            Err(outcomes) => outcomes,
+        })
+    }
+
+    /// Takes task `id`'s results: appended to `out` (returning how many) when every call
+    /// returned, otherwise the outcomes one by one.
+    fn take_into<R: DeserializeOwned>(
+        &self,
+        id: u64,
+        out: &mut Vec<R>,
+    ) -> Result<Result<usize, Vec<Outcome<R>>>, TaskError> {
+        let body = match self.lock().done.remove(&id) {
+            Some(Ok(body)) => body,
+            Some(Err(e)) => return Err(e),
+            None => return Err(TaskError::AlreadyTaken),
+        };
+        wire::decode_results(body.bytes(), out).map_err(|e| TaskError::Codec(e.to_string()))
     }
 
     fn abandon(&self, id: u64) {
@@ -710,8 +725,17 @@ impl Pool {
                 }
                 return Err(first_err.unwrap_or(MapError { index: start, error }));
             }
-            match self.take::<R>(id) {
-                Ok(outcomes) => {
+            match self.take_into::<R>(id, &mut out) {
+                Ok(Ok(n)) => {
+                    if n < len && first_err.is_none() {
+                        first_err = Some(MapError {
+                            index: start + n,
+                            error: TaskError::Codec("a worker returned fewer results than items".into()),
+                        });
+                    }
+                }
+                Ok(Err(outcomes)) => {
+                    let n = outcomes.len();
                     for (k, o) in outcomes.into_iter().enumerate() {
                         match o {
                             Outcome::Ok(r) if first_err.is_none() => out.push(r),
@@ -728,9 +752,9 @@ impl Pool {
                             }
                         }
                     }
-                    if out.len() < start + len && first_err.is_none() {
+                    if n < len && first_err.is_none() {
                         first_err = Some(MapError {
-                            index: out.len(),
+                            index: start + n,
                             error: TaskError::Codec("a worker returned fewer results than items".into()),
                         });
                     }
@@ -1017,8 +1041,7 @@ impl<R: DeserializeOwned> AsyncResult<'_, R> {
         }
         let inner = self.pool.lock();
         match inner.done.get(&self.id) {
-            // A `Vec` of one outcome: length 1, then variant 0 (`Ok`) in postcard's encoding.
-            Some(Ok(body)) => Some(body.bytes().get(..2) == Some(&[1, 0])),
+            Some(Ok(body)) => Some(wire::all_ok(body.bytes())),
             Some(Err(_)) => Some(false),
             None => None,
         }

@@ -5,7 +5,9 @@
 //! forks of the parent, so both addresses are valid there), and `args` is a postcard `Vec<A>`.
 //!
 //! Worker → parent, one frame per batch of results: repeated `id: u64 | len: u32 | bytes`,
-//! where `bytes` is a postcard `Vec<Outcome<R>>`, one outcome per argument.
+//! where `bytes` is a form byte and then either a postcard `Vec<R>` ([`ALL_OK`]: every call
+//! returned, the common case, decoded straight into the caller's vector) or a postcard
+//! `Vec<Outcome<R>>` ([`OUTCOMES`]), one result or outcome per argument.
 
 use mp_ipc::__private::encode_into;
 use mp_ipc::{Array, Connection};
@@ -67,16 +69,37 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, 
             return;
         }
     };
-    // Room for the outcomes up front: one growth of a large buffer costs a copy of all of it.
-    out.reserve(items.len() * (std::mem::size_of::<R>().min(32) + 2));
-    push_len(out, items.len());
+    // Results are kept as plain values while every call returns; the first panic turns them
+    // into outcomes.
+    let mut results: Vec<R> = Vec::with_capacity(items.len());
+    let mut outcomes: Option<Vec<Outcome<R>>> = None;
     for a in items {
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| f(a))) {
-            Ok(r) => Outcome::Ok(r),
-            Err(payload) => Outcome::Panicked(take_panic_message(payload)),
-        };
+        match (panic::catch_unwind(AssertUnwindSafe(|| f(a))), &mut outcomes) {
+            (Ok(r), None) => results.push(r),
+            (Ok(r), Some(o)) => o.push(Outcome::Ok(r)),
+            (Err(payload), o) => {
+                let o = o.get_or_insert_with(|| results.drain(..).map(Outcome::Ok).collect());
+                o.push(Outcome::Panicked(take_panic_message(payload)));
+            }
+        }
+    }
+    // Room up front: one growth of a large buffer costs a copy of all of it.
+    out.reserve(results.len() * (std::mem::size_of::<R>().min(32) + 1) + 16);
+    let mark = out.len();
+    if outcomes.is_none() {
+        out.push(ALL_OK);
+        if encode_into(&results, out).is_ok() {
+            return;
+        }
+        // Some result cannot be encoded: say which, item by item.
+        out.truncate(mark);
+    }
+    let outcomes = outcomes.unwrap_or_else(|| results.into_iter().map(Outcome::Ok).collect());
+    out.push(OUTCOMES);
+    push_len(out, outcomes.len());
+    for outcome in &outcomes {
         let mark = out.len();
-        if encode_into(&outcome, out).is_err() {
+        if encode_into(outcome, out).is_err() {
             out.truncate(mark);
             let failed: Outcome<R> = Outcome::Failed("could not encode the task's result".into());
             let _ = encode_into(&failed, out);
@@ -84,11 +107,75 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, 
     }
 }
 
-/// Writes a whole `Vec<Outcome<R>>` of `n` copies of one outcome (used for failures).
+/// Writes a whole result body of `n` copies of one outcome (used for failures).
 fn push_outcome<R: Serialize>(out: &mut Vec<u8>, o: &Outcome<R>, n: usize) {
+    out.push(OUTCOMES);
     push_len(out, n);
     for _ in 0..n {
         let _ = encode_into(o, out);
+    }
+}
+
+/// Result body form: a postcard `Vec<R>`, every call having returned.
+pub(crate) const ALL_OK: u8 = 0;
+/// Result body form: a postcard `Vec<Outcome<R>>`.
+pub(crate) const OUTCOMES: u8 = 1;
+
+/// Whether a result body says every call returned (without decoding the results).
+pub(crate) fn all_ok(body: &[u8]) -> bool {
+    match body.split_first() {
+        Some((&ALL_OK, _)) => true,
+        // Outcomes: each is variant 0 (`Ok`, one byte) and then the value; only a single one
+        // is told apart cheaply, which is all `AsyncResult::successful` asks.
+        Some((&OUTCOMES, rest)) => rest.get(..2) == Some(&[1, 0]),
+        _ => false,
+    }
+}
+
+/// Decodes a result body: every result appended to `out` (returning how many) when all calls
+/// returned, otherwise the outcomes.
+pub(crate) fn decode_results<R: DeserializeOwned>(
+    body: &[u8],
+    out: &mut Vec<R>,
+) -> Result<Result<usize, Vec<Outcome<R>>>, postcard::Error> {
+    match body.split_first() {
+        Some((&ALL_OK, rest)) => {
+            let mut de = postcard::Deserializer::from_bytes(rest);
+            let n = serde::de::DeserializeSeed::deserialize(AppendTo(out), &mut de)?;
+            Ok(Ok(n))
+        }
+        Some((&OUTCOMES, rest)) => postcard::from_bytes(rest).map(Err),
+        _ => Err(postcard::Error::DeserializeBadEncoding),
+    }
+}
+
+/// Decodes a sequence straight onto the end of a `Vec` (no intermediate one).
+struct AppendTo<'a, R>(&'a mut Vec<R>);
+
+impl<'de, R: Deserialize<'de>> serde::de::DeserializeSeed<'de> for AppendTo<'_, R> {
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, R: Deserialize<'de>> serde::de::Visitor<'de> for AppendTo<'_, R> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of results")
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<usize, S::Error> {
+        // The length comes from our own worker, but is still only a hint: bounded.
+        self.0.reserve(seq.size_hint().unwrap_or(0).min(1 << 16));
+        let mut n = 0;
+        while let Some(r) = seq.next_element()? {
+            self.0.push(r);
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -198,5 +285,68 @@ pub(crate) fn worker_main(
         if quota_used {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<R: Serialize + DeserializeOwned>(items: &[u64], f: impl Fn(u64) -> R) -> Vec<u8> {
+        let mut out = Vec::new();
+        run_chunk(&postcard::to_allocvec(items).unwrap(), &mut out, f);
+        out
+    }
+
+    #[test]
+    fn all_returned_results_decode_straight_onto_the_callers_vector() {
+        let body = run(&[1, 2, 3], |x| x * 10);
+        assert_eq!(body[0], ALL_OK);
+        assert!(all_ok(&body));
+        let mut out = vec![7u64];
+        assert_eq!(decode_results(&body, &mut out).unwrap().unwrap(), 3);
+        assert_eq!(out, [7, 10, 20, 30]);
+    }
+
+    #[test]
+    fn a_panic_in_the_middle_keeps_the_results_around_it() {
+        let body = run(&[0, 1, 2, 3, 4], |x| if x == 2 { panic!("two") } else { x });
+        assert_eq!(body[0], OUTCOMES);
+        assert!(!all_ok(&body));
+        let outcomes = decode_results::<u64>(&body, &mut Vec::new()).unwrap().unwrap_err();
+        let shape: Vec<String> = outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Ok(v) => v.to_string(),
+                Outcome::Panicked(m) => format!("panic {}", m.contains("two")),
+                Outcome::Failed(m) => format!("failed {m}"),
+            })
+            .collect();
+        assert_eq!(shape, ["0", "1", "panic true", "3", "4"]);
+    }
+
+    /// A value whose encoding fails for odd numbers.
+    #[derive(Debug, Deserialize)]
+    struct OnlyEven(u64);
+
+    impl Serialize for OnlyEven {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0 % 2 == 1 {
+                return Err(serde::ser::Error::custom("odd"));
+            }
+            s.serialize_newtype_struct("OnlyEven", &self.0)
+        }
+    }
+
+    #[test]
+    fn a_result_that_cannot_be_encoded_fails_alone() {
+        let body = run(&[2, 3, 4], OnlyEven);
+        let outcomes = decode_results::<OnlyEven>(&body, &mut Vec::new()).unwrap().unwrap_err();
+        assert!(matches!(
+            &outcomes[..],
+            [Outcome::Ok(OnlyEven(2)), Outcome::Failed(_), Outcome::Ok(OnlyEven(4))]
+        ));
+        assert!(decode_results::<u64>(&[9], &mut Vec::new()).is_err(), "an unknown form");
+        assert!(decode_results::<u64>(&[], &mut Vec::new()).is_err());
     }
 }
