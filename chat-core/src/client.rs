@@ -2,9 +2,9 @@
 //! reconnection. [`Client`] is a state machine with no I/O; [`Connection`] drives it over a
 //! UDP socket.
 
+use crate::protocol::BATCH_BUDGET;
 use crate::protocol::{self, ClientMsg, Event, Request, ServerMsg, check_name, check_text};
 use crate::reliable::{Endpoint, batches};
-use crate::server::BATCH_BUDGET;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

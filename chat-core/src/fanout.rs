@@ -290,7 +290,7 @@ impl Outbox {
             let mut n = 0;
             while first + n < self.next_seq {
                 let size = self.bytes_of(first + n, log).map_or(0, |b| b.len());
-                if n > 0 && used + size > crate::server::BATCH_BUDGET {
+                if n > 0 && used + size > crate::protocol::BATCH_BUDGET {
                     break;
                 }
                 used += size;

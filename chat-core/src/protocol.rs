@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u8 = 1;
 /// Largest datagram either side sends.
 pub const MAX_DATAGRAM: usize = 1200;
+/// Bytes of messages (events or requests) per datagram: the datagram limit less the
+/// message's own fields.
+pub(crate) const BATCH_BUDGET: usize = MAX_DATAGRAM - 40;
 /// Largest chat text, in bytes of UTF-8.
 pub const MAX_TEXT: usize = 1000;
 /// Longest name, in characters.

@@ -20,7 +20,8 @@
 
 use crate::fanout::{Log, Outbox, Shared, encode_event};
 use crate::protocol::{
-    self, ClientMsg, Event, LeftReason, MAX_DATAGRAM, Request, ServerMsg, check_name, check_text, now_ms,
+    self, BATCH_BUDGET, ClientMsg, Event, LeftReason, MAX_DATAGRAM, Request, ServerMsg, check_name,
+    check_text, now_ms,
 };
 use crate::reliable::{Endpoint, WINDOW};
 use serde::{Deserialize, Serialize};
@@ -121,9 +122,6 @@ impl Session {
         self.outbox.oldest_log_pos().unwrap_or(self.cursor)
     }
 }
-
-/// Bytes of events per datagram: the datagram limit less the message's own fields.
-pub(crate) const BATCH_BUDGET: usize = MAX_DATAGRAM - 40;
 
 /// How often the network loop returns freed heap memory to the kernel.
 const TRIM_EVERY: Duration = Duration::from_secs(2);

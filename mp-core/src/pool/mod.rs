@@ -725,15 +725,8 @@ impl Pool {
                 }
                 return Err(first_err.unwrap_or(MapError { index: start, error }));
             }
-            match self.take_into::<R>(id, &mut out) {
-                Ok(Ok(n)) => {
-                    if n < len && first_err.is_none() {
-                        first_err = Some(MapError {
-                            index: start + n,
-                            error: TaskError::Codec("a worker returned fewer results than items".into()),
-                        });
-                    }
-                }
+            let returned = match self.take_into::<R>(id, &mut out) {
+                Ok(Ok(n)) => n,
                 Ok(Err(outcomes)) => {
                     let n = outcomes.len();
                     for (k, o) in outcomes.into_iter().enumerate() {
@@ -752,16 +745,18 @@ impl Pool {
                             }
                         }
                     }
-                    if n < len && first_err.is_none() {
-                        first_err = Some(MapError {
-                            index: start + n,
-                            error: TaskError::Codec("a worker returned fewer results than items".into()),
-                        });
-                    }
+                    n
                 }
                 Err(error) => {
                     first_err.get_or_insert(MapError { index: start, error });
+                    len
                 }
+            };
+            if returned < len && first_err.is_none() {
+                first_err = Some(MapError {
+                    index: start + returned,
+                    error: TaskError::Codec("a worker returned fewer results than items".into()),
+                });
             }
         }
         match first_err {
