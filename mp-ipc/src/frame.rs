@@ -17,9 +17,11 @@ const HEADER: usize = 4;
 const CHUNK: usize = 64 << 10;
 /// Frames above this size are read straight into their own buffer, not through the shared one.
 const DIRECT: usize = 64 << 10;
-/// A frame's own buffer grows in steps of at most this much ahead of the data that has arrived,
-/// so that a corrupt but in-limit length prefix costs memory only as fast as bytes arrive.
-const GROW_AHEAD: usize = 16 << 20;
+/// The most a frame's own buffer reserves ahead of payload bytes that have arrived, at first.
+/// After that it doubles each time the payload fills it ([`next_step`]), bounded by the
+/// announced length, so a length prefix costs memory only as bytes arrive: about twice what came
+/// in, plus this, whatever length it claims. A 64 MiB message still takes about 10 reallocations.
+const FIRST_RESERVE: usize = 64 << 10;
 
 /// Appends the postcard encoding of `value` to `buf`, as `postcard::to_extend` does, but without
 /// a `memcpy` call for every small piece (a varint, a short string): encoding a million small
@@ -139,15 +141,23 @@ impl FrameReader {
         FrameReader { buf: Vec::new(), pos: 0, large: None, max: DEFAULT_MAX }
     }
 
+    /// Bytes of memory this reader holds for frames (its shared buffer and a large frame's own).
+    #[cfg(test)]
+    fn reserved(&self) -> usize {
+        self.buf.capacity() + self.large.as_ref().map_or(0, |(v, _)| v.capacity())
+    }
+
     /// Whether a whole frame (or any byte of one) is already buffered, so a receive would not
     /// need the kernel to say "readable".
     pub(crate) fn has_buffered(&self) -> bool {
         self.buf.len() > self.pos || self.large.is_some()
     }
 
-    /// Receives one frame and hands its payload to `f`.
-    /// `deadline`: `None` blocks; `Some(t)` waits until `t` (a past `t` only takes what is there,
-    /// and then `Empty` rather than `Timeout` is returned).
+    /// Receives one frame and hands its payload to `f` (or, for a frame read into its own
+    /// buffer, that buffer to `own`).
+    /// `try_only` takes only what is readable now and gives `Empty` when that is not a whole
+    /// frame. Otherwise `deadline`: `None` blocks; `Some(t)` waits until `t` and then gives
+    /// `Timeout` (a past `t` still takes what is readable now, then gives `Timeout`, not `Empty`).
     fn next<R>(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -203,7 +213,7 @@ impl FrameReader {
                     return Ok(Ready::Own(v));
                 }
                 if v.capacity() == v.len() {
-                    v.reserve_exact((full - v.len()).min(GROW_AHEAD.max(v.len())));
+                    v.reserve_exact(next_step(v.len(), full));
                 }
                 let read =
                     self.wait(fd, deadline, try_only).and_then(|()| Ok(sys::fd::read_spare(fd, &mut v)?));
@@ -231,7 +241,7 @@ impl FrameReader {
                 if len > DIRECT {
                     // Move what we have of this frame into its own buffer and read the rest there.
                     let have = &self.buf[self.pos + HEADER..];
-                    let mut v = Vec::with_capacity(len.min(GROW_AHEAD.max(have.len())));
+                    let mut v = Vec::with_capacity(have.len() + next_step(have.len(), len));
                     v.extend_from_slice(have);
                     self.buf.clear();
                     self.pos = 0;
@@ -270,6 +280,17 @@ impl FrameReader {
     }
 }
 
+/// How much room a frame's own buffer reserves past the `have` payload bytes that arrived (when
+/// they fill it): as much again (doubling), at least [`FIRST_RESERVE`], never past the announced
+/// length `full`. A rest of up to an eighth more than that step is taken at once, so that a
+/// message just over a power of two (a postcard-encoded 1 MiB vector is 1 MiB + 3 bytes) does not
+/// end with a reallocation of the whole buffer for its last few bytes.
+fn next_step(have: usize, full: usize) -> usize {
+    let step = have.max(FIRST_RESERVE);
+    let rest = full - have;
+    if rest <= step + step / 8 { rest } else { step }
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((v, [])) => Ok(v),
@@ -288,6 +309,59 @@ pub(crate) fn poll_fd(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+
+    /// The capacity of the buffer a large frame is being read into (0 when there is none).
+    fn large_capacity(r: &FrameReader) -> usize {
+        r.large.as_ref().map_or(0, |(v, _)| v.capacity())
+    }
+
+    #[test]
+    fn a_huge_length_prefix_reserves_memory_only_as_bytes_arrive() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let mut r = FrameReader::new();
+        let claimed = 64usize << 20;
+        assert!(claimed <= r.max, "the claim is within the limit, so only memory bounds it");
+        sys::fd::write_all2(tx.as_fd(), &(claimed as u32).to_le_bytes(), b"a few bytes", true).unwrap();
+        assert!(matches!(r.recv_bytes(rx.as_fd(), None, true), Err(RecvError::Empty)));
+        assert!(r.large.as_ref().is_some_and(|(v, full)| v.len() == 11 && *full == claimed));
+        assert!(large_capacity(&r) <= FIRST_RESERVE + FIRST_RESERVE / 8, "{}", large_capacity(&r));
+        assert!(r.reserved() <= CHUNK + FIRST_RESERVE + FIRST_RESERVE / 8, "{}", r.reserved());
+        drop(tx);
+        // A deadline turns a hang into a test failure rather than a stuck test run.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        assert!(matches!(r.recv_bytes(rx.as_fd(), Some(deadline), false), Err(RecvError::Disconnected)));
+    }
+
+    #[test]
+    fn a_large_frame_grows_by_doubling_as_its_bytes_arrive() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let mut r = FrameReader::new();
+        let payload: Vec<u8> = (0..(1usize << 20) + 3).map(|i| (i % 251) as u8).collect();
+        let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&payload);
+        let mut capacities = Vec::new();
+        let mut got = None;
+        for piece in frame.chunks(16 << 10) {
+            sys::fd::write_all2(tx.as_fd(), piece, &[], true).unwrap();
+            match r.recv_bytes(rx.as_fd(), None, true) {
+                Err(RecvError::Empty) => {}
+                other => got = Some(other.unwrap()),
+            }
+            if let Some((v, _)) = &r.large {
+                let bound = 2 * v.len() + v.len() / 8 + FIRST_RESERVE + FIRST_RESERVE / 8;
+                assert!(v.capacity() <= bound, "{} reserved for {} received", v.capacity(), v.len());
+                if capacities.last() != Some(&v.capacity()) {
+                    capacities.push(v.capacity());
+                }
+            }
+        }
+        let got = got.expect("the whole frame arrived");
+        assert!(got == payload);
+        assert_eq!(got.capacity(), payload.len(), "no room reserved past the announced length");
+        assert!(capacities.len() <= 6, "reallocations: {capacities:?}");
+    }
 
     #[test]
     fn encode_into_appends_exactly_postcards_bytes() {

@@ -55,6 +55,7 @@
 
 mod error;
 mod frame;
+mod mapping;
 mod mq;
 mod pipe;
 mod queue;

@@ -3,7 +3,10 @@
 //! Messages are length-framed ([`postcard`]-encoded for typed messages): a 4-byte little-endian
 //! length, then the bytes. Any size up to a maximum works (64 MiB by default, settable per end
 //! with `set_max_message_size`); a length prefix over the maximum is an error
-//! ([`RecvError::TooLarge`]), never an allocation of the claimed size.
+//! ([`RecvError::TooLarge`]), never an allocation of the claimed size. Within the maximum, the
+//! receiver reserves memory as the message's bytes arrive (doubling, so a large message takes few
+//! reallocations), not for the length the prefix claims: a peer that announces 64 MiB and sends
+//! a few bytes costs the receiver about 128 KiB of buffer, not 64 MiB.
 //!
 //! Each end is meant for one process at a time (after a `fork`, close or drop the ends a process
 //! does not use, or move them into the child's target). For many producers or consumers, use

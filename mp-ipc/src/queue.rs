@@ -32,7 +32,7 @@
 
 use crate::error::{RecvError, SendError, deadline_after};
 use crate::frame;
-use crate::shm::Mapping;
+use crate::mapping::Mapping;
 use crate::sync::{SPINS, bump_and_wake, lock_raw, wait_ready};
 use crate::sys;
 use crate::sys::mutex::{Locked, RawMutex};

@@ -1,6 +1,7 @@
 //! Shared memory: [`Value`] and [`Array`] for forked children (Python's `Value` and `Array`), and
 //! named [`SharedMemory`] for unrelated processes (`shm_open`).
 
+use crate::mapping::Mapping;
 use crate::sync::{LockResult, OwnerDied, lock_raw};
 use crate::sys;
 use crate::sys::mutex::{Locked, RawMutex};
@@ -12,75 +13,6 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-
-/// An anonymous `MAP_SHARED` mapping holding one `T`, shared with every child forked after it is
-/// made. Each process unmaps its own view on drop; the memory lives until the last view goes.
-pub(crate) struct Mapping<T> {
-    ptr: NonNull<T>,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain shared memory; `T` decides what may be done through `&T`.
-unsafe impl<T: Sync> Sync for Mapping<T> {}
-// SAFETY: as above; moving the handle between threads moves only a pointer to shared memory.
-unsafe impl<T: Sync> Send for Mapping<T> {}
-
-impl<T> Mapping<T> {
-    /// Maps zeroed memory for a `T` followed by `extra` bytes, and lets `init` fill in the `T`.
-    ///
-    /// # Safety
-    ///
-    /// `init` must leave a valid `T` at the pointer it is given (which points to zeroed memory).
-    pub(crate) unsafe fn new(
-        extra: usize,
-        init: impl FnOnce(*mut T) -> io::Result<()>,
-    ) -> io::Result<Mapping<T>> {
-        let page = sys::page_size();
-        let want = std::mem::size_of::<T>()
-            .checked_add(extra)
-            .and_then(|n| n.checked_next_multiple_of(page))
-            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?
-            .max(page);
-        let ptr = sys::mman::map_shared_anon(want)?.cast::<T>();
-        let m = Mapping { ptr, len: want };
-        init(ptr.as_ptr())?;
-        Ok(m)
-    }
-
-    /// The mapping's start, with provenance over all of it (the `T` and the bytes after it).
-    pub(crate) fn raw(&self) -> *mut T {
-        self.ptr.as_ptr()
-    }
-
-    /// The bytes after the `T` (`extra` of them, and the rest of the last page).
-    pub(crate) fn tail(&self) -> (*mut u8, usize) {
-        let off = std::mem::size_of::<T>();
-        // SAFETY: `off <= len`, so the pointer stays inside the mapping.
-        (unsafe { self.ptr.as_ptr().cast::<u8>().add(off) }, self.len - off)
-    }
-}
-
-impl<T> Deref for Mapping<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: `new` initialised the `T`; the mapping lives as long as `self`.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl<T> Drop for Mapping<T> {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was made by `new` and no reference into it outlives `self`.
-        // The `T` is not dropped: other processes may still use it.
-        unsafe { sys::mman::unmap(self.ptr.cast(), self.len) };
-    }
-}
-
-impl<T> fmt::Debug for Mapping<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mapping").field("ptr", &self.ptr).field("len", &self.len).finish()
-    }
-}
 
 /// Types that can live in memory shared between processes: plain data, where **every** bit
 /// pattern is a valid value (a process killed in the middle of a write can leave any mix of old
@@ -384,6 +316,12 @@ impl<T: fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 /// out. Other processes may write at the same time; coordinate them with a lock or semaphore
 /// (for example one kept inside the memory by a protocol of your own, or a pipe).
 ///
+/// Any process that can open the name can also shrink the object (`ftruncate`). Touching a mapped
+/// page past the new end raises `SIGBUS`, which kills the process; so `read_at` and `write_at` do
+/// not touch the mapping but let the kernel copy (`pread(2)`/`pwrite(2)` on the object's
+/// descriptor), and a shrunk object gives them an [`UnexpectedEof`](io::ErrorKind::UnexpectedEof)
+/// error. Only memory reached through [`as_ptr`](Self::as_ptr) carries the `SIGBUS` hazard.
+///
 /// # Examples
 ///
 /// ```
@@ -489,7 +427,8 @@ impl SharedMemory {
         sys::mman::shm_unlink(&shm_name(name)?)
     }
 
-    /// Length in bytes.
+    /// Length in bytes: the length mapped when this handle was made (another process may have
+    /// resized the object since).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -504,17 +443,25 @@ impl SharedMemory {
         self.name.to_str().unwrap_or_default()
     }
 
-    /// The start of the mapping, for callers that build their own structures in it.
+    /// The start of the mapping (of [`len`](Self::len) bytes), for callers that build their own
+    /// structures in it.
+    ///
+    /// # Shrinking by another process
+    ///
+    /// Reading or writing through the pointer is `unsafe` code, and it has one hazard more than
+    /// ordinary memory: if any process shrinks the object (`ftruncate`) after this handle mapped
+    /// it, touching a page past the new end raises `SIGBUS`, which kills this process. Use the
+    /// pointer only for objects whose processes all agree never to shrink them, or use
+    /// [`read_at`](Self::read_at) and [`write_at`](Self::write_at), which report a shrunk object
+    /// as an error instead.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
-    fn range(&self, offset: usize, n: usize) -> io::Result<*mut u8> {
+    /// Checks that `offset..offset + n` lies inside the mapped length; returns its end.
+    fn range_end(&self, offset: usize, n: usize) -> io::Result<usize> {
         match offset.checked_add(n) {
-            Some(end) if end <= self.len => {
-                // SAFETY: `offset + n <= len`, so the pointer stays in the mapping.
-                Ok(unsafe { self.ptr.as_ptr().add(offset) })
-            }
+            Some(end) if end <= self.len => Ok(end),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("range {offset}..+{n} is outside shared memory of {} bytes", self.len),
@@ -522,27 +469,72 @@ impl SharedMemory {
         }
     }
 
+    /// The error for an access that needs the object to reach `end` bytes when it no longer does.
+    fn truncated(&self, end: usize) -> io::Error {
+        let now = match sys::mman::file_size(self.fd.as_fd()) {
+            Ok(n) => format!("{n} bytes now"),
+            Err(e) => format!("size unknown: {e}"),
+        };
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the shared memory object was truncated by another process ({now}, access needs {end})"),
+        )
+    }
+
     /// Copies `buf.len()` bytes from `offset` into `buf`.
+    ///
+    /// The copy is one `pread(2)` of the object's descriptor, so that an object shrunk by another
+    /// process is an error rather than a `SIGBUS`. That costs a system call (about a microsecond)
+    /// and a kernel copy, a few times slower than a `memcpy` for large ranges: code that copies
+    /// in bulk on a hot path, among processes that agree never to shrink the object, can use
+    /// [`as_ptr`](Self::as_ptr) instead.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when the range is outside the memory.
+    /// `InvalidInput` when the range is outside [`len`](Self::len); `UnexpectedEof` when another
+    /// process shrank the object below the end of the range (`buf` may then hold part of the
+    /// bytes).
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
-        let src = self.range(offset, buf.len())?;
-        // SAFETY: the source range is inside the mapping and does not overlap `buf`.
-        unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+        let end = self.range_end(offset, buf.len())?;
+        let mut done = 0;
+        while done < buf.len() {
+            match sys::fd::pread(self.fd.as_fd(), &mut buf[done..], offset + done)? {
+                0 => return Err(self.truncated(end)),
+                n => done += n,
+            }
+        }
         Ok(())
     }
 
     /// Copies `buf` to `offset`.
     ///
+    /// The copy is one `pwrite(2)` of the object's descriptor after an `fstat(2)` that checks the
+    /// object still reaches the end of the range, so that an object shrunk by another process is
+    /// an error rather than a `SIGBUS` (the cost is as for [`read_at`](Self::read_at), plus the
+    /// `fstat`). A shrink that races with the write, between the check and
+    /// the copy, is not detected: the write then grows the object back to the end of the range
+    /// (with zeros before it), as a `pwrite` past the end of a file does.
+    ///
     /// # Errors
     ///
-    /// `InvalidInput` when the range is outside the memory.
+    /// `InvalidInput` when the range is outside [`len`](Self::len); `UnexpectedEof` when another
+    /// process shrank the object below the end of the range (nothing is written then).
     pub fn write_at(&self, offset: usize, buf: &[u8]) -> io::Result<()> {
-        let dst = self.range(offset, buf.len())?;
-        // SAFETY: the destination range is inside the mapping and does not overlap `buf`.
-        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, buf.len()) };
+        let end = self.range_end(offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // pwrite past the end of the file would grow it rather than stop short: check first.
+        if sys::mman::file_size(self.fd.as_fd())? < end {
+            return Err(self.truncated(end));
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            match sys::fd::pwrite(self.fd.as_fd(), &buf[done..], offset + done)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => done += n,
+            }
+        }
         Ok(())
     }
 }

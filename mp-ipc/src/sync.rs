@@ -6,7 +6,7 @@
 //! for [`Lock`]), after a short spin. Every blocking call has a `try_` form and a timeout form.
 
 use crate::error::deadline_after;
-use crate::shm::Mapping;
+use crate::mapping::Mapping;
 use crate::sys::futex::{self, Wake};
 use crate::sys::mutex::{Locked, RawMutex};
 use std::fmt;

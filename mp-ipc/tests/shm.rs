@@ -3,6 +3,8 @@
 mod common;
 use common::{LONG, join_ok, leftovers, serial};
 use mp_ipc::{Array, SharedMemory, Value};
+use std::io::ErrorKind;
+use std::os::fd::AsFd;
 
 #[test]
 fn value_and_array_are_shared_with_children() {
@@ -94,4 +96,49 @@ fn shared_memory_persist_and_bad_names() {
         );
     }
     assert!(SharedMemory::create("/mp-test-zero", 0).is_err());
+}
+
+#[test]
+fn shared_memory_shrunk_by_another_handle_gives_errors_not_sigbus() {
+    let _s = serial();
+    let name = format!("/mp-test-shrunk-{}", std::process::id());
+    let page = 4096;
+    let shm = SharedMemory::create(&name, 3 * page).unwrap();
+    shm.write_at(0, b"first page").unwrap();
+    // Another handle, as another process would open it, shrinks the object to one page.
+    let other = SharedMemory::open(&name).unwrap();
+    let resize = |len| std::fs::File::from(other.as_fd().try_clone_to_owned().unwrap()).set_len(len).unwrap();
+    resize(page as u64);
+
+    let mut buf = [0u8; 10];
+    shm.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"first page", "the part still inside the object reads as before");
+    shm.write_at(page - 10, b"still fine").unwrap();
+    let mut across = vec![0u8; 2 * page];
+    let e = shm.read_at(page / 2, &mut across).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnexpectedEof, "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "the shared memory object was truncated by another process ({page} bytes now, access needs {})",
+            page / 2 + 2 * page
+        )
+    );
+    let e = shm.write_at(2 * page, b"gone").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnexpectedEof, "{e}");
+
+    // Down to nothing: every access fails, none crashes, and a refused write does not grow the
+    // object back.
+    resize(0);
+    assert_eq!(shm.read_at(0, &mut buf).unwrap_err().kind(), ErrorKind::UnexpectedEof);
+    assert_eq!(shm.write_at(0, b"x").unwrap_err().kind(), ErrorKind::UnexpectedEof);
+    assert_eq!(shm.len(), 3 * page, "the handle keeps the length it mapped");
+    assert_eq!(std::fs::metadata(format!("/dev/shm{name}")).unwrap().len(), 0);
+    // Range checks still come first; once grown back, the object works again.
+    assert_eq!(shm.read_at(3 * page, &mut buf).unwrap_err().kind(), ErrorKind::InvalidInput);
+    resize(3 * page as u64);
+    shm.write_at(3 * page - 4, b"back").unwrap();
+    let mut tail = [0u8; 4];
+    other.read_at(3 * page - 4, &mut tail).unwrap();
+    assert_eq!(&tail, b"back");
 }

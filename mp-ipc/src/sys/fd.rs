@@ -61,6 +61,30 @@ pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<us
     Ok(n)
 }
 
+/// One `pread(2)` of up to `buf.len()` bytes at `offset`, retried on `EINTR`; returns the bytes
+/// read, fewer than asked (0 at or past the end) when the file ends inside the range. The kernel
+/// does the copy, so a file shrunk by another process gives a short count, never `SIGBUS`.
+pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: usize) -> io::Result<usize> {
+    let offset = file_offset(offset)?;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    let n = cvt_r(|| unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), offset) })?;
+    Ok(n as usize)
+}
+
+/// One `pwrite(2)` of up to `buf.len()` bytes at `offset`, retried on `EINTR`; returns the bytes
+/// written. Unlike a store through a mapping it cannot raise `SIGBUS`, but past the end of the
+/// file it extends the file rather than stopping short.
+pub(crate) fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: usize) -> io::Result<usize> {
+    let offset = file_offset(offset)?;
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+    let n = cvt_r(|| unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), offset) })?;
+    Ok(n as usize)
+}
+
+fn file_offset(offset: usize) -> io::Result<libc::off_t> {
+    libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
 /// Writes all of `a` then all of `b` with `writev(2)` (one call in the common case), retrying on
 /// `EINTR` and short writes. `EPIPE` comes back as `io::ErrorKind::BrokenPipe`, which callers
 /// report as "disconnected"; Rust programs ignore `SIGPIPE` by default, so it does not kill them.
