@@ -9,8 +9,9 @@
 mod term;
 
 use chat_core::client::{ClientEvent, CloseReason, Connection};
+use chat_core::names::check_name;
 use chat_core::server::{Config, HostedRoom};
-use chat_core::text::client_line;
+use chat_core::text::{client_line, visible};
 use mp_core::mp_ipc::signal::{
     Signals,
     consts::{SIGINT, SIGTERM},
@@ -109,13 +110,23 @@ fn run() -> Result<i32, String> {
     let mut name = args.name.clone();
     let (mut conn, early) = loop {
         let n = match name.take() {
-            Some(n) => n,
+            Some(n) => match check_name(&n) {
+                Ok(()) => n,
+                Err(e) => {
+                    eprintln!("this name cannot be used: {e}");
+                    if !tty {
+                        return Ok(2);
+                    }
+                    continue;
+                }
+            },
             None => ask_name()?,
         };
         match login(args.server, &n, &signals)? {
             Login::Ok(c, early) => break (c, early),
             Login::Refused(reason) => {
-                eprintln!("login refused: {reason}");
+                // The server's words: shown, never interpreted by the terminal.
+                eprintln!("login refused: {}", visible(&reason));
                 if !tty {
                     return Ok(2);
                 }
@@ -127,7 +138,7 @@ fn run() -> Result<i32, String> {
             Login::Interrupted => return Ok(0),
         }
     };
-    println!("joined as {} (type quit to leave)", conn.client.name());
+    println!("joined as {} (type quit to leave)", visible(conn.client.name()));
     for e in &early {
         println!("{}", client_line(e));
     }
@@ -144,7 +155,7 @@ fn ask_name() -> Result<String, String> {
             return Err("no name given".into());
         }
         let line = line.trim_end_matches(['\n', '\r']).to_string();
-        match chat_core::protocol::check_name(&line) {
+        match check_name(&line) {
             Ok(()) => return Ok(line),
             Err(e) => println!("{e}; try again"),
         }

@@ -2,9 +2,10 @@
 //! reconnection. [`Client`] is a state machine with no I/O; [`Connection`] drives it over a
 //! UDP socket.
 
-use crate::protocol::BATCH_BUDGET;
-use crate::protocol::{self, ClientMsg, Event, Request, ServerMsg, check_name, check_text};
-use crate::reliable::{Endpoint, batches};
+use crate::protocol::{
+    self, BATCH_BUDGET, ClientMsg, Event, MAX_REQUESTS, Request, ServerMsg, check_name, check_text,
+};
+use crate::reliable::{Endpoint, REQUEST_WINDOW, WINDOW, batches};
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -76,7 +77,13 @@ pub struct Client {
     name: String,
     phase: Phase,
     nonce: u64,
+    /// The server's cookie for this login attempt, once it has sent one.
+    cookie: Option<u64>,
+    /// The token of the session lost, while logging in again.
+    resume: Option<u64>,
     token: u64,
+    /// The value every server datagram of this session carries.
+    tag: u64,
     link: Endpoint<Request, Event>,
     next_login: Instant,
     login_backoff: Duration,
@@ -84,6 +91,12 @@ pub struct Client {
     last_sent: Instant,
     events: VecDeque<ClientEvent>,
     out: Vec<Vec<u8>>,
+}
+
+/// Requests go out in a window the server keeps for out-of-order arrivals; events come in the
+/// server's window.
+fn new_link() -> Endpoint<Request, Event> {
+    Endpoint::with_windows(REQUEST_WINDOW, WINDOW)
 }
 
 fn random_u64() -> u64 {
@@ -104,8 +117,11 @@ impl Client {
             name: name.to_string(),
             phase: Phase::Connecting { since: now },
             nonce: random_u64(),
+            cookie: None,
+            resume: None,
             token: 0,
-            link: Endpoint::new(),
+            tag: 0,
+            link: new_link(),
             next_login: now,
             login_backoff: LOGIN_RETRY_MIN,
             last_heard: now,
@@ -183,30 +199,38 @@ impl Client {
         self.request(req, now)
     }
 
-    /// A datagram arrived from the server's address.
+    /// A datagram arrived from the server's address. Anything but an answer to this login
+    /// attempt (by its nonce) or a datagram of this session (by its tag) is dropped.
     pub fn on_datagram(&mut self, bytes: &[u8], now: Instant) {
         let Ok(msg) = protocol::decode::<ServerMsg>(bytes) else { return };
-        self.last_heard = now;
+        let logging_in = matches!(self.phase, Phase::Connecting { .. } | Phase::Reconnecting);
+        let ours = self.token != 0;
         match msg {
-            ServerMsg::LoginOk { nonce, token } if nonce == self.nonce => {
-                if !matches!(self.phase, Phase::Connecting { .. } | Phase::Reconnecting) {
-                    return;
-                }
+            ServerMsg::Retry { nonce, cookie } if nonce == self.nonce && logging_in => {
+                self.last_heard = now;
+                self.cookie = Some(cookie);
+                // Straight back with the cookie; the retry timer stays as it is.
+                let d = protocol::pad_login(&self.name, self.nonce, self.cookie, self.resume);
+                self.out.push(d);
+                self.last_sent = now;
+            }
+            ServerMsg::LoginOk { nonce, token, tag } if nonce == self.nonce && logging_in => {
+                self.last_heard = now;
                 let first = matches!(self.phase, Phase::Connecting { .. });
                 self.token = token;
+                self.tag = tag;
+                self.resume = None;
                 self.phase = Phase::Online;
                 self.login_backoff = LOGIN_RETRY_MIN;
+                // Tells the server at once that the LoginOk arrived: until then it sends nothing.
+                self.push(&ClientMsg::Ack { token, ack: self.link.ack() }, now);
                 self.events.push_back(if first { ClientEvent::Connected } else { ClientEvent::Reconnected });
             }
-            ServerMsg::LoginRefused { nonce, reason } if nonce == self.nonce => {
-                if matches!(self.phase, Phase::Connecting { .. } | Phase::Reconnecting) {
-                    self.close(CloseReason::Refused(reason));
-                }
+            ServerMsg::LoginRefused { nonce, reason } if nonce == self.nonce && logging_in => {
+                self.close(CloseReason::Refused(reason));
             }
-            ServerMsg::Data { seq, ack, events } => {
-                if self.token == 0 {
-                    return;
-                }
+            ServerMsg::Data { tag, seq, ack, events } if ours && tag == self.tag => {
+                self.last_heard = now;
                 self.link.on_ack(ack);
                 let mut ready = Vec::new();
                 for (i, event) in events.into_iter().enumerate() {
@@ -222,9 +246,20 @@ impl Client {
                     }
                 }
             }
-            ServerMsg::Ack { ack } => self.link.on_ack(ack),
-            ServerMsg::UnknownSession if self.phase == Phase::Online => self.start_reconnect(now),
-            _ => {}
+            ServerMsg::Ack { tag, ack } if ours && tag == self.tag => {
+                self.last_heard = now;
+                self.link.on_ack(ack);
+            }
+            ServerMsg::PathChallenge { tag, challenge } if ours && tag == self.tag => {
+                // Our address changed on the way (NAT rebinding): prove we are here.
+                self.push(&ClientMsg::PathResponse { token: self.token, challenge }, now);
+            }
+            ServerMsg::UnknownSession { echo }
+                if ours && self.phase == Phase::Online && echo == protocol::echo_of(self.token) =>
+            {
+                self.start_reconnect(now)
+            }
+            _ => return,
         }
         self.on_tick(now);
     }
@@ -244,10 +279,14 @@ impl Client {
 
     fn start_reconnect(&mut self, now: Instant) {
         self.phase = Phase::Reconnecting;
+        // The old token proves the name is ours, should the server still hold it.
+        self.resume = Some(self.token).filter(|&t| t != 0);
         self.token = 0;
+        self.tag = 0;
         self.nonce = random_u64();
+        self.cookie = None;
         // Requests not yet acknowledged go to the new session, in order.
-        let mut fresh = Endpoint::new();
+        let mut fresh = new_link();
         let old = std::mem::take(&mut self.link);
         for r in old.into_unacked() {
             fresh.send(r);
@@ -288,7 +327,7 @@ impl Client {
                 }
                 let (token, ack) = (self.token, self.link.ack());
                 let sends = self.link.poll_transmit(now);
-                for (seq, reqs) in batches(sends, BATCH_BUDGET) {
+                for (seq, reqs) in batches(sends, BATCH_BUDGET, MAX_REQUESTS) {
                     self.push(&ClientMsg::Data { token, seq, ack, reqs }, now);
                 }
                 if self.link.poll_ack(now) || now.saturating_duration_since(self.last_sent) >= HEARTBEAT {
@@ -300,8 +339,9 @@ impl Client {
 
     fn login_due(&mut self, now: Instant, max: Duration) {
         if now >= self.next_login {
-            let msg = ClientMsg::Login { name: self.name.clone(), nonce: self.nonce };
-            self.push(&msg, now);
+            let d = protocol::pad_login(&self.name, self.nonce, self.cookie, self.resume);
+            self.out.push(d);
+            self.last_sent = now;
             self.next_login = now + self.login_backoff;
             if self.phase == Phase::Reconnecting {
                 self.events.push_back(ClientEvent::Reconnecting { retry_in: self.login_backoff });
@@ -400,5 +440,82 @@ impl Connection {
     pub fn wait_hint(&self) -> Duration {
         let now = Instant::now();
         self.client.next_timeout(now).saturating_duration_since(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client logged in over a fake server; returns it with its token and tag.
+    fn online() -> (Client, u64, u64, Instant) {
+        let now = Instant::now();
+        let mut c = Client::new("ann", now).unwrap();
+        let Ok(ClientMsg::Login { nonce, cookie: None, .. }) = protocol::decode(&c.take_output()[0]) else {
+            panic!("a login first")
+        };
+        c.on_datagram(&protocol::encode(&ServerMsg::Retry { nonce, cookie: 42 }), now);
+        let again = c.take_output();
+        assert_eq!(again[0].len(), protocol::LOGIN_SIZE);
+        assert!(matches!(protocol::decode(&again[0]), Ok(ClientMsg::Login { cookie: Some(42), .. })));
+        c.on_datagram(&protocol::encode(&ServerMsg::LoginOk { nonce, token: 7, tag: 99 }), now);
+        assert!(c.is_online());
+        assert!(
+            matches!(protocol::decode(&c.take_output()[0]), Ok(ClientMsg::Ack { token: 7, .. })),
+            "the LoginOk is confirmed at once"
+        );
+        assert_eq!(c.take_events(), [ClientEvent::Connected]);
+        (c, 7, 99, now)
+    }
+
+    #[test]
+    fn datagrams_without_the_sessions_tag_are_dropped() {
+        let (mut c, token, tag, now) = online();
+        let forged = [
+            ServerMsg::Data {
+                tag: tag + 1,
+                seq: 1,
+                ack: 0,
+                events: vec![Event::Admin { ts: 0, text: "server moving".into() }],
+            },
+            ServerMsg::Data { tag: 0, seq: 1, ack: 0, events: vec![Event::Kicked] },
+            ServerMsg::UnknownSession { echo: protocol::echo_of(token) ^ 1 },
+            ServerMsg::PathChallenge { tag: 1, challenge: 5 },
+            ServerMsg::LoginRefused { nonce: 0, reason: "x".into() },
+        ];
+        for m in &forged {
+            c.on_datagram(&protocol::encode(m), now);
+        }
+        assert!(c.take_events().is_empty());
+        assert!(c.is_online());
+        assert!(c.take_output().is_empty(), "no answer to any of them");
+        // The real ones are taken.
+        let line = Event::Line { ts: 0, from: "bob".into(), text: "hi".into(), history: false };
+        c.on_datagram(
+            &protocol::encode(&ServerMsg::Data { tag, seq: 1, ack: 0, events: vec![line.clone()] }),
+            now,
+        );
+        assert_eq!(c.take_events(), [ClientEvent::Room(line)]);
+        c.on_datagram(&protocol::encode(&ServerMsg::PathChallenge { tag, challenge: 5 }), now);
+        assert!(
+            c.take_output().iter().any(|d| matches!(
+                protocol::decode(d),
+                Ok(ClientMsg::PathResponse { token: 7, challenge: 5 })
+            ))
+        );
+        c.on_datagram(&protocol::encode(&ServerMsg::UnknownSession { echo: protocol::echo_of(token) }), now);
+        assert_eq!(c.take_events()[0], ClientEvent::Reconnecting { retry_in: Duration::ZERO });
+    }
+
+    #[test]
+    fn a_reconnect_proves_the_name_with_the_old_token() {
+        let (mut c, token, _, now) = online();
+        c.on_tick(now + SERVER_SILENCE + Duration::from_millis(1));
+        let logins: Vec<_> =
+            c.take_output().iter().filter_map(|d| protocol::decode::<ClientMsg>(d).ok()).collect();
+        assert!(
+            logins.iter().any(|m| matches!(m, ClientMsg::Login { resume: Some(t), .. } if *t == token)),
+            "{logins:?}"
+        );
     }
 }

@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 pub const RTO_MIN: Duration = Duration::from_millis(150);
 /// Largest retransmission timeout.
 pub const RTO_MAX: Duration = Duration::from_secs(2);
-/// Messages in flight (and buffered out of order) at most.
+/// Messages in flight (and buffered out of order) at most: the server's events.
 pub const WINDOW: usize = 256;
+/// Requests in flight (and buffered out of order) at most: a client's requests. Smaller than
+/// [`WINDOW`], as the server holds what arrives out of order for every session.
+pub const REQUEST_WINDOW: usize = 64;
 /// How long an acknowledgement may wait for a message to ride on.
 pub const ACK_DELAY: Duration = Duration::from_millis(20);
 
@@ -50,6 +53,10 @@ pub struct Endpoint<Out, In> {
     acked: u64,
     /// Datagrams of data arrived since the last acknowledgement went out.
     datagrams: u32,
+    /// Messages sent and not yet acknowledged, at most.
+    send_window: usize,
+    /// Messages ahead of the next expected one that are kept, at most.
+    recv_window: usize,
 }
 
 impl<Out: Clone, In> Default for Endpoint<Out, In> {
@@ -59,9 +66,17 @@ impl<Out: Clone, In> Default for Endpoint<Out, In> {
 }
 
 impl<Out: Clone, In> Endpoint<Out, In> {
-    /// A fresh session side.
+    /// A fresh session side with windows of [`WINDOW`] both ways.
     pub fn new() -> Self {
+        Self::with_windows(WINDOW, WINDOW)
+    }
+
+    /// A fresh session side that has at most `send` messages in flight and keeps at most
+    /// `recv` messages that arrive ahead of their turn.
+    pub fn with_windows(send: usize, recv: usize) -> Self {
         Endpoint {
+            send_window: send,
+            recv_window: recv,
             next_seq: 1,
             unacked: VecDeque::new(),
             sent: 0,
@@ -132,7 +147,7 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     /// for an early or duplicate one). Schedules an acknowledgement.
     pub fn on_data(&mut self, seq: u64, msg: In, now: Instant) -> Vec<In> {
         let mut out = Vec::new();
-        if seq <= self.delivered || seq > self.delivered + WINDOW as u64 {
+        if seq <= self.delivered || seq > self.delivered + self.recv_window as u64 {
             // A duplicate (our ack was lost) or far ahead: acknowledge at once.
             self.ack_due = Some(now);
             return out;
@@ -151,7 +166,7 @@ impl<Out: Clone, In> Endpoint<Out, In> {
         if self.ack_due.is_none() {
             self.ack_due = Some(now + ACK_DELAY);
         }
-        if self.delivered >= self.acked + (WINDOW / 8) as u64 {
+        if self.delivered >= self.acked + (self.recv_window / 8) as u64 {
             // Much has arrived since the last acknowledgement: do not let the sender's window
             // fill while the delayed one waits.
             self.ack_due = Some(now);
@@ -195,7 +210,7 @@ impl<Out: Clone, In> Endpoint<Out, In> {
             self.resend_at = next;
         }
         // First transmissions, up to the window.
-        let limit = self.unacked.len().min(WINDOW);
+        let limit = self.unacked.len().min(self.send_window);
         if self.sent < limit {
             for u in self.unacked.range_mut(self.sent..limit) {
                 u.due = Some(now + u.rto);
@@ -232,7 +247,7 @@ impl<Out: Clone, In> Endpoint<Out, In> {
 
     /// The next moment something is due (a retransmission or an acknowledgement).
     pub fn next_timeout(&self) -> Option<Instant> {
-        let unsent = self.sent < self.unacked.len().min(WINDOW);
+        let unsent = self.sent < self.unacked.len().min(self.send_window);
         let first = if unsent { Some(Instant::now()) } else { self.resend_at };
         match (first, self.ack_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -241,16 +256,18 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     }
 }
 
-/// Groups `(seq, msg)` pairs (in sequence order) into runs of consecutive numbers whose
-/// encodings together take at most `budget` bytes: `(first seq, msgs)`. A message larger than
-/// the budget still goes, alone.
-pub fn batches<T: serde::Serialize>(items: Vec<(u64, T)>, budget: usize) -> Vec<(u64, Vec<T>)> {
+/// Groups `(seq, msg)` pairs (in sequence order) into runs of at most `max` consecutive
+/// numbers whose encodings together take at most `budget` bytes: `(first seq, msgs)`. A
+/// message larger than the budget still goes, alone.
+pub fn batches<T: serde::Serialize>(items: Vec<(u64, T)>, budget: usize, max: usize) -> Vec<(u64, Vec<T>)> {
     let mut out: Vec<(u64, Vec<T>)> = Vec::new();
     let mut used = 0;
     for (seq, msg) in items {
         let size = postcard::experimental::serialized_size(&msg).unwrap_or(budget);
         match out.last_mut() {
-            Some((first, run)) if *first + run.len() as u64 == seq && used + size <= budget => {
+            Some((first, run))
+                if *first + run.len() as u64 == seq && used + size <= budget && run.len() < max =>
+            {
                 run.push(msg);
                 used += size;
             }
@@ -414,10 +431,13 @@ mod tests {
             (7, "d".into()),
             (8, "e".repeat(50)),
         ];
-        let b = batches(items, 25);
+        let b = batches(items.clone(), 25, 100);
         let shape: Vec<(u64, usize)> = b.iter().map(|(s, v)| (*s, v.len())).collect();
         assert_eq!(shape, [(1, 2), (3, 1), (7, 1), (8, 1)]);
-        assert!(batches(Vec::<(u64, u8)>::new(), 10).is_empty());
+        let b = batches(items, 1000, 2);
+        let shape: Vec<(u64, usize)> = b.iter().map(|(s, v)| (*s, v.len())).collect();
+        assert_eq!(shape, [(1, 2), (3, 1), (7, 2)], "at most two to a batch");
+        assert!(batches(Vec::<(u64, u8)>::new(), 10, 10).is_empty());
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl ChatApp {
     pub fn join(&mut self) {
         self.form.clear_errors();
         let addr = self.parse_address();
-        if let Err(e) = chat_core::protocol::check_name(&self.form.name) {
+        if let Err(e) = chat_core::names::check_name(&self.form.name) {
             self.form.name_error = Some(format!("This name cannot be used: {e}."));
         }
         let Some(addr) = addr else { return };

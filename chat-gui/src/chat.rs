@@ -1,7 +1,10 @@
 //! The chat screen: status bar with Leave, who is online, the message list, the input box.
+//!
+//! Names and lines are kept as they arrived and shown through [`visible`], so that invisible
+//! and direction-changing characters show as `\u{202e}` and control characters as `^[`.
 
 use chat_core::protocol::{Event, LeftReason};
-use chat_core::text::clock;
+use chat_core::text::{clock, visible};
 use egui::{Color32, RichText};
 
 /// How a line looks.
@@ -174,9 +177,10 @@ impl ChatView {
         egui::Panel::top("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let (dot, text) = match &self.status {
-                    Status::Connected => {
-                        (Color32::from_rgb(60, 180, 90), format!("Connected to {} as {}", self.room, self.me))
-                    }
+                    Status::Connected => (
+                        Color32::from_rgb(60, 180, 90),
+                        format!("Connected to {} as {}", self.room, visible(&self.me)),
+                    ),
                     Status::Reconnecting(what) => {
                         (Color32::from_rgb(220, 170, 40), format!("Reconnecting to {}: {what}", self.room))
                     }
@@ -198,14 +202,15 @@ impl ChatView {
             ui.separator();
             egui::ScrollArea::vertical().id_salt("users_scroll").show(ui, |ui| {
                 for u in self.users.clone() {
+                    let shown = visible(&u);
                     let text = if u == self.me {
-                        RichText::new(format!("{u} (you)")).strong()
+                        RichText::new(format!("{shown} (you)")).strong()
                     } else {
-                        RichText::new(&u)
+                        RichText::new(&*shown)
                     };
                     if ui
                         .selectable_label(false, text)
-                        .on_hover_text(format!("Write privately to {u}"))
+                        .on_hover_text(format!("Write privately to {shown}"))
                         .clicked()
                         && u != self.me
                     {
@@ -283,40 +288,38 @@ impl ChatView {
 }
 
 fn line_ui(ui: &mut egui::Ui, l: &Line) {
+    let (who, text) = (visible(&l.who), visible(&l.text));
     ui.horizontal_wrapped(|ui| {
         if let Some(ts) = l.ts {
             ui.label(RichText::new(clock(ts)).weak().monospace());
         }
         match l.kind {
             Kind::Own => {
-                ui.label(
-                    RichText::new(format!("{}:", l.who)).strong().color(Color32::from_rgb(90, 160, 240)),
-                );
-                ui.label(&l.text);
+                ui.label(RichText::new(format!("{who}:")).strong().color(Color32::from_rgb(90, 160, 240)));
+                ui.label(&*text);
             }
             Kind::Other => {
-                ui.label(RichText::new(format!("{}:", l.who)).strong());
-                ui.label(&l.text);
+                ui.label(RichText::new(format!("{who}:")).strong());
+                ui.label(&*text);
             }
             Kind::Private => {
                 ui.label(
-                    RichText::new(format!("[private] {}:", l.who))
+                    RichText::new(format!("[private] {who}:"))
                         .strong()
                         .color(Color32::from_rgb(190, 120, 220)),
                 );
-                ui.label(RichText::new(&l.text).italics());
+                ui.label(RichText::new(&*text).italics());
             }
             Kind::Admin => {
                 ui.label(RichText::new("[admin]").strong().color(Color32::from_rgb(230, 150, 40)));
-                ui.label(RichText::new(&l.text).color(Color32::from_rgb(230, 150, 40)));
+                ui.label(RichText::new(&*text).color(Color32::from_rgb(230, 150, 40)));
             }
             Kind::Notice => {
-                ui.label(RichText::new(&l.text).weak().italics());
+                ui.label(RichText::new(&*text).weak().italics());
             }
             Kind::Error => {
-                ui.label(
-                    RichText::new(format!("Not sent: {}", l.text)).color(Color32::from_rgb(220, 80, 80)),
-                );
+                let color = ui.visuals().error_fg_color;
+                ui.label(RichText::new(format!("Not sent: {text}")).color(color));
             }
         }
     });

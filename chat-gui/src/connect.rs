@@ -1,7 +1,11 @@
 //! The connect screen: server address, name, "Join" and "Host a room here", with errors shown
 //! in words next to the field they concern. The form keeps what was typed.
+//!
+//! Errors and notices can carry the server's words (a refusal's reason): they are shown
+//! through [`visible`].
 
-use egui::{Color32, RichText};
+use chat_core::text::visible;
+use egui::RichText;
 
 /// What the user typed, and what went wrong with it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -65,7 +69,8 @@ impl ConnectForm {
             ui.add_space(20.0);
         });
         if let Some(n) = &self.notice {
-            ui.vertical_centered(|ui| ui.label(RichText::new(n).color(Color32::from_rgb(200, 150, 40))));
+            let color = ui.visuals().warn_fg_color;
+            ui.vertical_centered(|ui| ui.label(RichText::new(&*visible(n)).color(color)));
             ui.add_space(10.0);
         }
         let width = 320.0;
@@ -83,8 +88,9 @@ impl ConnectForm {
                         .hint_text("127.0.0.1:8888"),
                 )
                 .labelled_by(label.id);
+            let error_color = ui.visuals().error_fg_color;
             if let Some(e) = &self.address_error {
-                ui.label(RichText::new(e).color(Color32::from_rgb(220, 80, 80)));
+                ui.label(RichText::new(&*visible(e)).color(error_color));
             }
             ui.add_space(8.0);
             let label = ui.label("Your name");
@@ -96,7 +102,7 @@ impl ConnectForm {
                 )
                 .labelled_by(label.id);
             if let Some(e) = &self.name_error {
-                ui.label(RichText::new(e).color(Color32::from_rgb(220, 80, 80)));
+                ui.label(RichText::new(&*visible(e)).color(error_color));
             }
             ui.add_space(14.0);
             ui.add_enabled_ui(!self.busy, |ui| {

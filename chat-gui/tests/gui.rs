@@ -180,8 +180,16 @@ fn a_taken_or_invalid_name_is_shown_inline_and_the_form_keeps_it() {
     h.get_by_label("Join").click();
     h.step();
     h.step();
-    assert!(h.query_by_label_contains("starts or ends with a space").is_some());
+    assert!(h.query_by_label_contains("This name cannot be used: the name contains a space").is_some());
     assert!(h.query_by_label_contains("is not an address").is_some());
+}
+
+#[test]
+fn bidi_and_invisible_characters_from_another_user_are_shown_visibly() {
+    let (_s, _room, mut bob, mut h) = ann_and_bob();
+    bob.say("hi \u{202e}olleh\u{200b}!");
+    wait_text(&mut h, "hi \\u{202e}olleh\\u{200b}!");
+    assert!(h.query_by_label_contains("\u{202e}").is_none(), "the override is not in any label raw");
 }
 
 #[test]

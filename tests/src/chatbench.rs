@@ -18,9 +18,17 @@ pub struct BenchServer {
 impl BenchServer {
     /// Starts a server with no rate limit (the seed's server has none either).
     pub fn start(max_clients: usize) -> BenchServer {
+        BenchServer::with_config(Config { max_clients, history: 0, ..Config::default() }.unlimited())
+    }
+
+    /// Starts a server with the settings `cfg`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound or the child cannot be spawned.
+    pub fn with_config(cfg: Config) -> BenchServer {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let addr = socket.local_addr().expect("addr");
-        let cfg = Config { burst: 1e12, rate: 1e12, max_clients, history: 0, ..Config::default() };
         let proc = mp_core::Builder::new()
             .daemon(true)
             .spawn(move || server::serve(socket, cfg, None, None).map(drop))
@@ -105,6 +113,184 @@ impl Sim {
         self.client.on_tick(now);
         self.flush();
         self.client.take_events()
+    }
+}
+
+/// Logs in by hand on a connected socket, as a client without the session code would (the
+/// cookie round trip, then the login); returns the session's `(token, tag)`.
+///
+/// # Panics
+///
+/// When the server refuses or does not answer within 10 s.
+pub fn raw_login(socket: &UdpSocket, name: &str) -> (u64, u64) {
+    use chat_core::protocol::{self, ServerMsg};
+    let nonce = 0x5EED_0000_0000_0001;
+    socket.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut cookie = None;
+    let mut b = [0u8; 2048];
+    loop {
+        socket.send(&protocol::pad_login(name, nonce, cookie, None)).expect("send");
+        let n = socket.recv(&mut b).expect("an answer to the login");
+        match protocol::decode(&b[..n]) {
+            Ok(ServerMsg::Retry { cookie: c, .. }) => cookie = Some(c),
+            Ok(ServerMsg::LoginOk { token, tag, .. }) => {
+                // Confirms the session, so that the server starts sending.
+                let ack = protocol::encode(&chat_core::protocol::ClientMsg::Ack { token, ack: 0 });
+                socket.send(&ack).expect("send");
+                return (token, tag);
+            }
+            other => panic!("login as {name:?}: {other:?}"),
+        }
+    }
+}
+
+/// Logs in by hand as `name` with the attempt number `nonce` on a connected socket: sends the
+/// login without a cookie, answers the server's `Retry` with the cookie, and returns the
+/// server's final answer (`LoginOk` or `LoginRefused`; the session is not confirmed). Other
+/// datagrams that arrive meanwhile (of an earlier session on the socket, answers to other
+/// attempts) are skipped. The socket is left blocking, with a read timeout.
+///
+/// # Panics
+///
+/// When no final answer arrives within 10 s.
+pub fn login_answer(socket: &UdpSocket, name: &str, nonce: u64) -> chat_core::protocol::ServerMsg {
+    use chat_core::protocol::{self, ServerMsg};
+    socket.set_nonblocking(false).expect("blocking");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut cookie = None;
+    let mut b = [0u8; 2048];
+    let mut next_send = Instant::now();
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "no answer to the login as {name:?} within 10 s");
+        // Sent again every 500 ms until answered (a datagram may be lost on a busy machine).
+        if now >= next_send {
+            socket.send(&protocol::pad_login(name, nonce, cookie, None)).expect("send");
+            next_send = now + Duration::from_millis(500);
+        }
+        let wait =
+            next_send.min(deadline).saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        socket.set_read_timeout(Some(wait)).expect("timeout");
+        let Ok(n) = socket.recv(&mut b) else { continue };
+        match protocol::decode(&b[..n]) {
+            Ok(ServerMsg::Retry { nonce: got, cookie: c }) if got == nonce && cookie != Some(c) => {
+                cookie = Some(c);
+                next_send = Instant::now();
+            }
+            Ok(m @ (ServerMsg::LoginOk { nonce: got, .. } | ServerMsg::LoginRefused { nonce: got, .. }))
+                if got == nonce =>
+            {
+                return m;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A UDP relay on loopback between clients and a server, with a fresh upstream socket per
+/// client (so that the server sees each client at its own address). It loses nothing; a test
+/// can make it send datagrams to a client "from the server" ([`inject`](Self::inject)) and
+/// give a client a new upstream address mid-session ([`rebind`](Self::rebind)), as a NAT
+/// that forgets a mapping does.
+pub struct Relay {
+    /// Where clients send to: the server's address, as they see it.
+    pub addr: SocketAddr,
+    front: std::sync::Arc<UdpSocket>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    rebinds: std::sync::mpsc::Sender<(SocketAddr, std::sync::mpsc::Sender<Option<SocketAddr>>)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Starts relaying to `server`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start(server: SocketAddr) -> Relay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, mpsc};
+        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind"));
+        front.set_nonblocking(true).expect("nonblocking");
+        let addr = front.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rebinds, requests) = mpsc::channel::<(SocketAddr, mpsc::Sender<Option<SocketAddr>>)>();
+        let (front2, stop2) = (Arc::clone(&front), Arc::clone(&stop));
+        let upstream = move || {
+            let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            s.connect(server).expect("connect");
+            s.set_nonblocking(true).expect("nonblocking");
+            s
+        };
+        let thread = std::thread::spawn(move || {
+            // (client, its upstream socket)
+            let mut up: Vec<(SocketAddr, UdpSocket)> = Vec::new();
+            let mut buf = vec![0u8; 4096];
+            while !stop2.load(Ordering::Relaxed) {
+                while let Ok((client, reply)) = requests.try_recv() {
+                    let fresh = up.iter_mut().find(|(c, _)| *c == client).map(|(_, s)| {
+                        *s = upstream();
+                        s.local_addr().expect("addr")
+                    });
+                    let _ = reply.send(fresh);
+                }
+                let mut fds: Vec<&dyn AsFd> = vec![&*front2];
+                fds.extend(up.iter().map(|(_, s)| s as &dyn AsFd));
+                let ready =
+                    mp_core::mp_ipc::wait_readable(&fds, Some(Duration::from_millis(2))).unwrap_or_default();
+                for i in ready {
+                    if i == 0 {
+                        while let Ok((n, from)) = front2.recv_from(&mut buf) {
+                            let k = match up.iter().position(|(c, _)| *c == from) {
+                                Some(k) => k,
+                                None => {
+                                    up.push((from, upstream()));
+                                    up.len() - 1
+                                }
+                            };
+                            let _ = up[k].1.send(&buf[..n]);
+                        }
+                    } else {
+                        let (client, s) = &up[i - 1];
+                        while let Ok(n) = s.recv(&mut buf) {
+                            let _ = front2.send_to(&buf[..n], *client);
+                        }
+                    }
+                }
+            }
+        });
+        Relay { addr, front, stop, rebinds, thread: Some(thread) }
+    }
+
+    /// Sends `datagram` to `client` from the relay's address, which the client takes for the
+    /// server's.
+    ///
+    /// # Errors
+    ///
+    /// The socket's send error.
+    pub fn inject(&self, client: SocketAddr, datagram: &[u8]) -> std::io::Result<()> {
+        self.front.send_to(datagram, client).map(drop)
+    }
+
+    /// Gives `client` a new upstream socket (a new source port towards the server) and
+    /// returns its address; `None` when the relay has not seen `client` yet.
+    ///
+    /// # Panics
+    ///
+    /// When the relay's thread does not answer within 5 s.
+    pub fn rebind(&self, client: SocketAddr) -> Option<SocketAddr> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.rebinds.send((client, reply)).expect("the relay thread is running");
+        answer.recv_timeout(Duration::from_secs(5)).expect("the relay thread answers")
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

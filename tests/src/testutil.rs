@@ -1,5 +1,28 @@
 //! Small helpers for the tests in `tests/tests/`.
 
+/// A binary of the workspace (`chat-server`, `chat-cli`), built once per test process in the
+/// profile the tests run in.
+///
+/// # Panics
+///
+/// When the build fails.
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "chat-core", "-p", "chat-cli", "--bins"]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the chat binaries failed");
+    });
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent().and_then(|d| d.parent()).expect("target dir").join(name)
+}
+
 /// Open descriptors of this process.
 pub fn count_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)

@@ -4,27 +4,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The workspace's binaries, built once (in the same profile as this test).
 fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "chat-core", "-p", "chat-cli", "--bins"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building the chat binaries failed");
-    });
-    // target/<profile>/deps/chat-<hash> -> target/<profile>/<name>
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent().and_then(|d| d.parent()).expect("target dir").join(name)
+    mp_tests::testutil::workspace_bin(name)
 }
 
 /// A child process whose output lines are collected as they come.

@@ -3,6 +3,7 @@
 //! over an `mp-ipc` pipe. `SIGTERM`/`SIGINT` shut down cleanly.
 
 use chat_core::server::{self, AdminCmd, AdminReply, Config};
+use chat_core::text::visible;
 use mp_core::mp_ipc::signal::{
     Signals,
     consts::{SIGINT, SIGTERM},
@@ -13,9 +14,14 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-const USAGE: &str = "usage: chat-server [--bind ADDR:PORT] [--history N] [--timeout SECS] [--max-clients N]
+const USAGE: &str =
+    "usage: chat-server [--bind ADDR:PORT] [--history N] [--timeout SECS] [--max-clients N] [--max-per-ip N]
 
 Runs the chat room (default 127.0.0.1:8888; use --bind 0.0.0.0:8888 for a LAN).
+  --history N       lines of history a newcomer receives (default 50)
+  --timeout SECS    a silent client is removed after this long (default 10)
+  --max-clients N   users at once (default 1024)
+  --max-per-ip N    users at once from one IP address (default 16)
 Type a line to send it to everyone as [admin]; /list shows who is online,
 /kick NAME removes a user, /stats shows the counters, /shutdown stops the server.";
 
@@ -59,6 +65,13 @@ fn parse_args() -> Result<Option<Args>, String> {
                 let v = value("a number")?;
                 args.cfg.max_clients =
                     v.parse().map_err(|_| format!("--max-clients: {v:?} is not a number"))?;
+            }
+            "--max-per-ip" => {
+                let v = value("a number")?;
+                args.cfg.max_per_ip = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--max-per-ip: {v:?} is not a number of users (1 or more)")),
+                };
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -127,13 +140,24 @@ fn run() -> Result<(), String> {
         for i in ready {
             match i {
                 0 => match console.recv::<AdminReply>() {
-                    Ok(AdminReply::Ok) => {}
+                    // Names and reasons come from the network: shown, never obeyed by the terminal.
+                    Ok(AdminReply::Done(what)) => println!("{}", visible(&what)),
                     Ok(AdminReply::Users(u)) if u.is_empty() => println!("nobody is online"),
-                    Ok(AdminReply::Users(u)) => println!("online ({}): {}", u.len(), u.join(", ")),
-                    Ok(AdminReply::Error(e)) => println!("error: {e}"),
+                    Ok(AdminReply::Users(u)) => {
+                        let names: Vec<_> = u.iter().map(|n| visible(n)).collect();
+                        println!("online ({}): {}", u.len(), names.join(", "))
+                    }
+                    Ok(AdminReply::Error(e)) => println!("error: {}", visible(&e)),
                     Ok(AdminReply::Stats(s)) => println!(
-                        "{} events sent, {} malformed datagrams dropped, {} rejected, {} lines rate-limited",
-                        s.delivered, s.malformed, s.rejected, s.rate_limited
+                        "{} events sent, {} malformed datagrams dropped, {} rejected, {} requests rate-limited, \
+                         {} logins sent a cookie, {} logins refused, {} sessions moved address",
+                        s.delivered,
+                        s.malformed,
+                        s.rejected,
+                        s.rate_limited,
+                        s.retries,
+                        s.refused_logins,
+                        s.migrations
                     ),
                     Err(_) => {
                         // The network process has ended.

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 /// every session it goes to.
 pub(crate) type Shared = Arc<[u8]>;
 
-/// Encodes one event as an element of `ServerMsg::Data`'s list.
+/// Encodes one event as an element of `ServerMsg::Data`'s list, to share.
 pub(crate) fn encode_event(e: &Event) -> Shared {
-    // Encoding into a Vec only fails for types serde cannot express; ours always can.
-    postcard::to_allocvec(e).unwrap_or_default().into()
+    protocol::encode_event(e).into()
 }
 
 /// One broadcast in the room log.
@@ -159,6 +158,16 @@ impl Outbox {
         self.next_seq - 1 - self.acked
     }
 
+    /// Everything up to this sequence number has been acknowledged.
+    pub(crate) fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// The sequence number of the last event taken.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     /// Datagrams in flight.
     #[cfg(test)]
     pub(crate) fn flights(&self) -> usize {
@@ -255,12 +264,13 @@ impl Outbox {
 
     /// Sends what is due: datagrams whose timer ran out, then the events taken and not yet
     /// sent (while fewer than [`MAX_FLIGHTS`] datagrams are in flight), each datagram through
-    /// `send` with `ack` on it. Returns how many datagrams went and how many events went for
-    /// the first time.
+    /// `send` with the session's `tag` and `ack` on it. Returns how many datagrams went and how
+    /// many events went for the first time.
     pub(crate) fn transmit(
         &mut self,
         now: Instant,
         log: &Log,
+        tag: u64,
         ack: u64,
         buf: &mut Vec<u8>,
         send: &mut dyn FnMut(&[u8]),
@@ -274,7 +284,7 @@ impl Outbox {
                     f.rto = (f.rto * 2).min(RTO_MAX);
                     f.due = now + f.rto;
                     let (first, n) = (f.first, f.n);
-                    self.encode(first, n, ack, log, buf);
+                    self.encode(first, n, tag, ack, log, buf);
                     send(buf);
                     datagrams += 1;
                 }
@@ -296,7 +306,7 @@ impl Outbox {
                 used += size;
                 n += 1;
             }
-            self.encode(first, n, ack, log, buf);
+            self.encode(first, n, tag, ack, log, buf);
             send(buf);
             datagrams += 1;
             fresh += n;
@@ -310,13 +320,8 @@ impl Outbox {
 
     /// Writes the `ServerMsg::Data` datagram for events `first .. first + n` into `buf`, byte
     /// for byte what `protocol::encode` would give.
-    fn encode(&self, first: u64, n: u64, ack: u64, log: &Log, buf: &mut Vec<u8>) {
-        buf.clear();
-        buf.push(protocol::VERSION);
-        varint(buf, DATA_VARIANT);
-        varint(buf, first);
-        varint(buf, ack);
-        varint(buf, n);
+    fn encode(&self, first: u64, n: u64, tag: u64, ack: u64, log: &Log, buf: &mut Vec<u8>) {
+        protocol::data_header(buf, tag, first, ack, n);
         for seq in first..first + n {
             // Every unacknowledged event is held (its log entry is kept while a piece names it).
             if let Some(b) = self.bytes_of(seq, log) {
@@ -348,18 +353,6 @@ impl Outbox {
     }
 }
 
-/// `ServerMsg::Data`'s variant index.
-const DATA_VARIANT: u64 = 2;
-
-/// postcard's unsigned integer encoding (LEB128).
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,7 +360,7 @@ mod tests {
 
     fn decode(d: &[u8]) -> (u64, u64, Vec<Event>) {
         match protocol::decode::<ServerMsg>(d).expect("a valid datagram") {
-            ServerMsg::Data { seq, ack, events } => (seq, ack, events),
+            ServerMsg::Data { seq, ack, events, .. } => (seq, ack, events),
             other => panic!("{other:?}"),
         }
     }
@@ -390,10 +383,10 @@ mod tests {
         ob.push_log(2);
         let mut sent = Vec::new();
         let (datagrams, fresh) =
-            ob.transmit(now, &log, 1 << 40, &mut Vec::new(), &mut |d| sent.push(d.to_vec()));
+            ob.transmit(now, &log, 9, 1 << 40, &mut Vec::new(), &mut |d| sent.push(d.to_vec()));
         assert_eq!((datagrams, fresh), (1, 4));
         let events = vec![admin(0), admin(1), Event::Goodbye, admin(2)];
-        assert_eq!(sent, [protocol::encode(&ServerMsg::Data { seq: 1, ack: 1 << 40, events })]);
+        assert_eq!(sent, [protocol::encode(&ServerMsg::Data { tag: 9, seq: 1, ack: 1 << 40, events })]);
         assert_eq!(ob.pieces(), 3, "log 0-1, the private one, log 2");
         assert_eq!(ob.oldest_log_pos(), Some(0));
         ob.on_ack(2);
@@ -416,7 +409,7 @@ mod tests {
             ob.push_log(i);
         }
         let mut sent = Vec::new();
-        ob.transmit(now, &log, 0, &mut Vec::new(), &mut |d| sent.push(decode(d)));
+        ob.transmit(now, &log, 9, 0, &mut Vec::new(), &mut |d| sent.push(decode(d)));
         let shape: Vec<(u64, usize)> = sent.iter().map(|(s, _, e)| (*s, e.len())).collect();
         assert_eq!(shape, [(1, 2), (3, 2), (5, 2), (7, 2), (9, 2)], "two 500-byte events per datagram");
         ob.on_ack(4);
@@ -424,12 +417,12 @@ mod tests {
         assert_eq!(ob.flights(), 3);
         // Nothing acknowledged further: the rest is sent again when due, with the same bounds.
         let mut again = Vec::new();
-        ob.transmit(now + RTO_MIN, &log, 0, &mut Vec::new(), &mut |d| again.push(decode(d)));
+        ob.transmit(now + RTO_MIN, &log, 9, 0, &mut Vec::new(), &mut |d| again.push(decode(d)));
         let shape: Vec<(u64, usize)> = again.iter().map(|(s, _, e)| (*s, e.len())).collect();
         assert_eq!(shape, [(5, 2), (7, 2), (9, 2)]);
         // Backed off: not due again at once.
         let mut none = 0;
-        ob.transmit(now + RTO_MIN * 2, &log, 0, &mut Vec::new(), &mut |_| none += 1);
+        ob.transmit(now + RTO_MIN * 2, &log, 9, 0, &mut Vec::new(), &mut |_| none += 1);
         assert_eq!(none, 0);
         assert!(ob.next_timeout().is_some_and(|t| t >= now + RTO_MIN * 3));
     }
@@ -443,14 +436,14 @@ mod tests {
         for i in 0..(MAX_FLIGHTS as u64 + 40) {
             log.push(encode_event(&admin(i as usize)), now, None, true);
             ob.push_log(i);
-            ob.transmit(now, &log, 0, &mut Vec::new(), &mut |_| count += 1);
+            ob.transmit(now, &log, 9, 0, &mut Vec::new(), &mut |_| count += 1);
         }
         assert_eq!(count, MAX_FLIGHTS);
         assert_eq!(ob.flights(), MAX_FLIGHTS);
         assert_eq!(ob.pieces(), 1, "one range of the log, however many events");
         ob.on_ack(MAX_FLIGHTS as u64);
         let mut sent = Vec::new();
-        ob.transmit(now, &log, 0, &mut Vec::new(), &mut |d| sent.push(decode(d)));
+        ob.transmit(now, &log, 9, 0, &mut Vec::new(), &mut |d| sent.push(decode(d)));
         assert_eq!(sent.len(), 1, "the 40 waiting events share one datagram");
         assert_eq!(sent[0].2.len(), 40);
     }

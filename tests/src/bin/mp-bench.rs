@@ -614,6 +614,46 @@ fn chat_many(scale: f64) -> Vec<Row> {
         .collect()
 }
 
+/// Bytes a server sends to an address it has not verified, per byte received from there: a
+/// room with 50 long lines of history (what a new user would be sent) gets 200 logins from a
+/// socket that never answers the cookie, as a spoofed victim's address would.
+fn chat_amplification(_scale: f64) -> Vec<Row> {
+    use chat_core::protocol::pad_login;
+    use chat_core::server::{AdminCmd, Config, HostedRoom};
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    let cfg = Config { history: 50, ..Config::default() }.unlimited();
+    let mut room = HostedRoom::start("127.0.0.1:0".parse().expect("addr"), cfg).expect("room");
+    for i in 0..50 {
+        let _ = room.ask(&AdminCmd::Say(format!("{i} {}", "x".repeat(900))));
+    }
+    let victim = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    victim.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut sent = 0usize;
+    for nonce in 0..200u64 {
+        let d = pad_login("victim", nonce << 40, None, None);
+        sent += victim.send_to(&d, room.addr()).expect("send");
+    }
+    let mut received = 0usize;
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match victim.recv(&mut buf) {
+            Ok(n) => received += n,
+            Err(_) => continue,
+        }
+    }
+    vec![Row {
+        key: "chat_login_amplification",
+        what: "Unverified login: bytes sent per byte received (50 lines of history waiting)",
+        unit: "x",
+        better: Better::Lower,
+        ours: received as f64 / sent as f64,
+        raw: None,
+        target: "<= 1",
+    }]
+}
+
 thread_local! {
     static PY_EXTRA: std::cell::RefCell<Vec<(String, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -638,7 +678,8 @@ fn main() {
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == name));
     let mut rows: Vec<Row> = all.iter().filter(|(name, _)| wanted(name)).map(|(_, f)| f(scale)).collect();
     type Group = fn(f64) -> Vec<Row>;
-    let groups: [(&str, Group); 2] = [("chat", chat_fanout), ("chat_many", chat_many)];
+    let groups: [(&str, Group); 3] =
+        [("chat", chat_fanout), ("chat_amp", chat_amplification), ("chat_many", chat_many)];
     for (name, f) in groups {
         if wanted(name) {
             rows.extend(f(scale));
