@@ -23,6 +23,17 @@ impl BenchServer {
 
     /// Starts a server with the settings `cfg`.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chat_core::server::Config;
+    /// use mp_tests::chatbench::BenchServer;
+    ///
+    /// let srv = BenchServer::with_config(Config { max_clients: 10, ..Config::default() });
+    /// assert!(srv.addr.ip().is_loopback());
+    /// assert!(srv.rss_kib() > 0);
+    /// ```
+    ///
     /// # Panics
     ///
     /// When no loopback port can be bound or the child cannot be spawned.
@@ -150,6 +161,24 @@ pub fn raw_login(socket: &UdpSocket, name: &str) -> (u64, u64) {
 /// datagrams that arrive meanwhile (of an earlier session on the socket, answers to other
 /// attempts) are skipped. The socket is left blocking, with a read timeout.
 ///
+/// # Examples
+///
+/// ```
+/// use chat_core::protocol::ServerMsg;
+/// use mp_tests::chatbench::{BenchServer, login_answer};
+/// use std::net::UdpSocket;
+///
+/// let srv = BenchServer::start(10);
+/// let socket = |_| {
+///     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+///     s.connect(srv.addr).unwrap();
+///     s
+/// };
+/// let (a, b) = (socket(()), socket(()));
+/// assert!(matches!(login_answer(&a, "ann", 1), ServerMsg::LoginOk { nonce: 1, .. }));
+/// assert!(matches!(login_answer(&b, "ANN", 2), ServerMsg::LoginRefused { nonce: 2, .. }));
+/// ```
+///
 /// # Panics
 ///
 /// When no final answer arrives within 10 s.
@@ -192,6 +221,21 @@ pub fn login_answer(socket: &UdpSocket, name: &str, nonce: u64) -> chat_core::pr
 /// can make it send datagrams to a client "from the server" ([`inject`](Self::inject)) and
 /// give a client a new upstream address mid-session ([`rebind`](Self::rebind)), as a NAT
 /// that forgets a mapping does.
+///
+/// # Examples
+///
+/// ```
+/// use mp_tests::chatbench::{BenchServer, Relay, Sim, login_all};
+///
+/// let srv = BenchServer::start(10);
+/// let relay = Relay::start(srv.addr);
+/// let mut sim = Sim::new(relay.addr, "ann");
+/// login_all(std::slice::from_mut(&mut sim));
+/// let client = sim.socket().local_addr().unwrap();
+/// let upstream = relay.rebind(client).expect("the relay has seen ann");
+/// assert_ne!(relay.rebind(client), Some(upstream), "a new port each time");
+/// assert_eq!(relay.rebind("127.0.0.1:9".parse().unwrap()), None);
+/// ```
 pub struct Relay {
     /// Where clients send to: the server's address, as they see it.
     pub addr: SocketAddr,
