@@ -50,6 +50,9 @@ pub enum ClientEvent {
     },
     /// Logged in again after a reconnect.
     Reconnected,
+    /// The network changed this client's address on the way (NAT rebinding); the server
+    /// checked the new one and the session goes on there, nothing lost.
+    AddressChanged,
     /// Something in the room.
     Room(Event),
     /// The session is over.
@@ -84,6 +87,8 @@ pub struct Client {
     token: u64,
     /// The value every server datagram of this session carries.
     tag: u64,
+    /// The last path challenge answered.
+    last_challenge: Option<u64>,
     link: Endpoint<Request, Event>,
     next_login: Instant,
     login_backoff: Duration,
@@ -121,6 +126,7 @@ impl Client {
             resume: None,
             token: 0,
             tag: 0,
+            last_challenge: None,
             link: new_link(),
             next_login: now,
             login_backoff: LOGIN_RETRY_MIN,
@@ -226,7 +232,16 @@ impl Client {
                 self.push(&ClientMsg::Ack { token, ack: self.link.ack() }, now);
                 self.events.push_back(if first { ClientEvent::Connected } else { ClientEvent::Reconnected });
             }
-            ServerMsg::LoginRefused { nonce, reason } if nonce == self.nonce && logging_in => {
+            ServerMsg::LoginRefused { nonce, retry_after_ms, .. }
+                if nonce == self.nonce && self.phase == Phase::Reconnecting && retry_after_ms > 0 =>
+            {
+                // Passing (a rate limit, a full room): the session is not over, only late.
+                self.last_heard = now;
+                let wait = Duration::from_millis(u64::from(retry_after_ms)).min(RECONNECT_MAX);
+                self.next_login = now + wait;
+                self.events.push_back(ClientEvent::Reconnecting { retry_in: wait });
+            }
+            ServerMsg::LoginRefused { nonce, reason, .. } if nonce == self.nonce && logging_in => {
                 self.close(CloseReason::Refused(reason));
             }
             ServerMsg::Data { tag, seq, ack, events } if ours && tag == self.tag => {
@@ -251,8 +266,13 @@ impl Client {
                 self.link.on_ack(ack);
             }
             ServerMsg::PathChallenge { tag, challenge } if ours && tag == self.tag => {
-                // Our address changed on the way (NAT rebinding): prove we are here.
+                // Our address changed on the way (NAT rebinding): prove we are here. The
+                // server asks again until it has the answer; the user is told once.
                 self.push(&ClientMsg::PathResponse { token: self.token, challenge }, now);
+                if self.last_challenge != Some(challenge) {
+                    self.last_challenge = Some(challenge);
+                    self.events.push_back(ClientEvent::AddressChanged);
+                }
             }
             ServerMsg::UnknownSession { echo }
                 if ours && self.phase == Phase::Online && echo == protocol::echo_of(self.token) =>
@@ -481,7 +501,7 @@ mod tests {
             ServerMsg::Data { tag: 0, seq: 1, ack: 0, events: vec![Event::Kicked] },
             ServerMsg::UnknownSession { echo: protocol::echo_of(token) ^ 1 },
             ServerMsg::PathChallenge { tag: 1, challenge: 5 },
-            ServerMsg::LoginRefused { nonce: 0, reason: "x".into() },
+            ServerMsg::LoginRefused { nonce: 0, reason: "x".into(), retry_after_ms: 0 },
         ];
         for m in &forged {
             c.on_datagram(&protocol::encode(m), now);
@@ -497,6 +517,8 @@ mod tests {
         );
         assert_eq!(c.take_events(), [ClientEvent::Room(line)]);
         c.on_datagram(&protocol::encode(&ServerMsg::PathChallenge { tag, challenge: 5 }), now);
+        c.on_datagram(&protocol::encode(&ServerMsg::PathChallenge { tag, challenge: 5 }), now);
+        assert_eq!(c.take_events(), [ClientEvent::AddressChanged], "told once");
         assert!(
             c.take_output().iter().any(|d| matches!(
                 protocol::decode(d),

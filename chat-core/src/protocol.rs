@@ -129,6 +129,9 @@ pub enum ServerMsg {
         nonce: u64,
         /// Why.
         reason: String,
+        /// For a passing condition (a rate limit, a full room), when to try again, in
+        /// milliseconds; 0 when trying again would not help (a taken or invalid name).
+        retry_after_ms: u32,
     },
     /// Reliable events with consecutive sequence numbers from `seq` (as many as fit one
     /// datagram), with the server's cumulative acknowledgement of client requests.

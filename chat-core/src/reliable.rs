@@ -146,12 +146,23 @@ impl<Out: Clone, In> Endpoint<Out, In> {
     /// A message `seq` arrived: returns the messages now deliverable, in order (possibly none,
     /// for an early or duplicate one). Schedules an acknowledgement.
     pub fn on_data(&mut self, seq: u64, msg: In, now: Instant) -> Vec<In> {
+        self.on_data_with(seq, now, || msg)
+    }
+
+    /// [`on_data`](Self::on_data) for a message made by `msg` only if it is kept: a duplicate,
+    /// or one beyond the window, costs nothing more than its sequence number (on a server
+    /// flooded with requests, checking each one would).
+    pub fn on_data_with(&mut self, seq: u64, now: Instant, msg: impl FnOnce() -> In) -> Vec<In> {
         let mut out = Vec::new();
-        if seq <= self.delivered || seq > self.delivered + self.recv_window as u64 {
+        if seq <= self.delivered
+            || seq > self.delivered + self.recv_window as u64
+            || self.early.contains_key(&seq)
+        {
             // A duplicate (our ack was lost) or far ahead: acknowledge at once.
             self.ack_due = Some(now);
             return out;
         }
+        let msg = msg();
         if seq == self.delivered + 1 && self.early.is_empty() {
             // In order, nothing waiting: the common case, without the reorder buffer.
             self.delivered = seq;

@@ -184,6 +184,7 @@ pub fn client_line(e: &ClientEvent) -> String {
             format!("reconnecting (next try in {} s)", retry_in.as_secs())
         }
         ClientEvent::Reconnected => "reconnected".into(),
+        ClientEvent::AddressChanged => "your network address changed; still connected".into(),
         ClientEvent::Room(ev) => match event_ts(ev) {
             Some(ts) => format!("[{}] {}", clock(ts), event_line(ev)),
             None => event_line(ev),

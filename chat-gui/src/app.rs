@@ -175,6 +175,11 @@ impl ChatApp {
                         c.status = Status::Reconnecting(what);
                     }
                 }
+                ClientEvent::AddressChanged => {
+                    if let Some(c) = &mut self.chat {
+                        c.notice("your network address changed; still connected");
+                    }
+                }
                 ClientEvent::Reconnected => {
                     if let Some(c) = &mut self.chat {
                         c.status = Status::Connected;

@@ -227,7 +227,7 @@ fn one_socket_cannot_take_every_slot() {
                             tokens.insert(token);
                         }
                     }
-                    Ok(ServerMsg::LoginRefused { nonce, reason }) => {
+                    Ok(ServerMsg::LoginRefused { nonce, reason, .. }) => {
                         if let Some(a) = attempts.get_mut(&nonce)
                             && !a.2
                         {

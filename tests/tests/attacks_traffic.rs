@@ -126,7 +126,10 @@ fn forgeries(rng: &mut Rng) -> Vec<(String, Vec<u8>)> {
     }
     for _ in 0..5 {
         let nonce = rng.next_u64();
-        add("login refused".into(), ServerMsg::LoginRefused { nonce, reason: "forged".into() });
+        add(
+            "login refused".into(),
+            ServerMsg::LoginRefused { nonce, reason: "forged".into(), retry_after_ms: 0 },
+        );
         let (token, tag) = (rng.next_u64(), rng.next_u64());
         add("login ok".into(), ServerMsg::LoginOk { nonce, token, tag });
         add("retry".into(), ServerMsg::Retry { nonce, cookie: rng.next_u64() });
@@ -228,6 +231,7 @@ fn nat_rebinding_keeps_the_session_and_loses_nothing() {
     let mover_addr = mover.socket().local_addr().unwrap();
     let mut got: Vec<String> = Vec::new();
     let mut mover_events: Vec<ClientEvent> = Vec::new();
+    let mut notices = 0;
     let mut ports = Vec::new();
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(30);
@@ -257,6 +261,7 @@ fn nat_rebinding_keeps_the_session_and_loses_nothing() {
                     e
                     @ (ClientEvent::Reconnecting { .. } | ClientEvent::Reconnected | ClientEvent::Closed(_)),
                 ) => mover_events.push(e),
+                (0, ClientEvent::AddressChanged) => notices += 1,
                 _ => {}
             }
         }
@@ -274,6 +279,7 @@ fn nat_rebinding_keeps_the_session_and_loses_nothing() {
     let want: Vec<String> = (0..LINES).map(|k| format!("line {k}")).collect();
     assert_eq!(got, want, "every line once, in order");
     assert!(mover_events.is_empty(), "the moved client saw {mover_events:?}");
+    assert_eq!(notices, 2, "the moved client is told once per move");
     assert!(mover.client.is_online());
     assert!(stats.migrations >= 2, "the session moved {} times (2 rebindings)", stats.migrations);
 }

@@ -4,6 +4,26 @@
 
 use super::*;
 
+/// When a client refused for a full room (or a full address) may try again.
+const ROOM_RETRY: Duration = Duration::from_secs(5);
+
+/// Why a verified login is refused, and whether trying again later may help.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    reason: String,
+    retry_after: Option<Duration>,
+}
+
+impl Refusal {
+    fn final_(reason: String) -> Refusal {
+        Refusal { reason, retry_after: None }
+    }
+
+    fn later(reason: String, after: Duration) -> Refusal {
+        Refusal { reason, retry_after: Some(after) }
+    }
+}
+
 impl Room {
     /// Whether a datagram with `token` from `from` belongs to a session there (and marks it
     /// heard and verified). Otherwise: an unknown token is told so (in fewer bytes than it
@@ -132,15 +152,16 @@ impl Room {
             send(from, &d);
             return;
         }
-        let refusal = match self.admit(from, &name, resume, now) {
+        let Refusal { reason, retry_after } = match self.admit(from, &name, resume, now) {
             Ok(resumed) => {
                 self.open_session(from, len, name, nonce, resumed, now, send);
                 return;
             }
-            Err(reason) => reason,
+            Err(refusal) => refusal,
         };
         self.stats.refused_logins += 1;
-        send(from, &protocol::encode(&ServerMsg::LoginRefused { nonce, reason: refusal }));
+        let retry_after_ms = retry_after.map_or(0, |d| d.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
+        send(from, &protocol::encode(&ServerMsg::LoginRefused { nonce, reason, retry_after_ms }));
     }
 
     /// Whether a verified login may open a session: `Ok(Some(old))` when it takes over its
@@ -151,37 +172,45 @@ impl Room {
         name: &str,
         resume: Option<u64>,
         now: Instant,
-    ) -> Result<Option<Session>, String> {
+    ) -> Result<Option<Session>, Refusal> {
         if self.shutting_down {
-            return Err("the server is shutting down".into());
+            return Err(Refusal::final_("the server is shutting down".into()));
         }
         let ip = ip_of(from);
         let (burst, rate) = (self.cfg.login_burst, self.cfg.login_rate);
         if !self.addr_limits.get(ip).logins.take(1.0, burst, rate, now) {
             self.stats.rate_limited += 1;
-            return Err(format!("too many logins from {ip}; wait a few seconds and try again"));
+            let wait = Duration::from_secs_f64((1.0 / rate).clamp(0.05, 60.0));
+            return Err(Refusal::later(
+                format!("too many logins from {ip}; wait a few seconds and try again"),
+                wait,
+            ));
         }
-        crate::names::check_name(name).map_err(|e| e.to_string())?;
+        crate::names::check_name(name).map_err(|e| Refusal::final_(e.to_string()))?;
         if let Some(&held) = self.names.get(&skeleton(name))
             && let Some(s) = self.sessions.get(&held)
         {
             if resume == Some(s.token) {
                 return Ok(self.detach(held));
             }
-            return Err(if s.name == name {
+            return Err(Refusal::final_(if s.name == name {
                 format!("the name {name:?} is taken; choose another")
             } else {
                 format!("the name {name:?} is too much like {:?}, who is online; choose another", s.name)
-            });
+            }));
         }
         if let Some(s) = self.by_addr.get(&from).and_then(|t| self.sessions.get(t)) {
-            return Err(format!("this address is logged in already, as {:?}", s.name));
+            return Err(Refusal::final_(format!("this address is logged in already, as {:?}", s.name)));
         }
         if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.cfg.max_per_ip {
-            return Err(format!("too many users from {ip} (at most {})", self.cfg.max_per_ip));
+            let reason = format!("too many users from {ip} (at most {})", self.cfg.max_per_ip);
+            return Err(Refusal::later(reason, ROOM_RETRY));
         }
         if self.names.len() >= self.cfg.max_clients {
-            return Err(format!("the room is full ({} users)", self.cfg.max_clients));
+            return Err(Refusal::later(
+                format!("the room is full ({} users)", self.cfg.max_clients),
+                ROOM_RETRY,
+            ));
         }
         Ok(None)
     }

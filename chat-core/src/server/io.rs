@@ -13,7 +13,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(2);
 const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Datagrams read in one go at most: a flood cannot starve timers and the console.
-const READ_BATCH: usize = 10_000;
+const READ_BATCH: usize = 1024;
 
 /// Runs the room on `socket` until a shutdown (from the console connection, or a blocked
 /// `SIGTERM`/`SIGINT` read from `signals`) has been delivered.

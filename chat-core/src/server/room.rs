@@ -280,7 +280,7 @@ impl Room {
                 s.outbox.on_ack(ack);
                 let mut ready = Vec::new();
                 for (i, r) in reqs.into_iter().enumerate() {
-                    ready.extend(s.link.on_data(seq.saturating_add(i as u64), inbound(r), now));
+                    ready.extend(s.link.on_data_with(seq.saturating_add(i as u64), now, || inbound(r)));
                 }
                 for r in ready {
                     self.on_request(token, r, now);

@@ -471,3 +471,28 @@ fn an_old_client_is_told_to_upgrade_in_few_bytes() {
     assert!(out[0].1.len() <= 3 * v1_login.len());
     assert!(String::from_utf8_lossy(&out[0].1).contains("upgrade"));
 }
+
+#[test]
+fn a_reconnect_refused_by_a_passing_limit_tries_again_later() {
+    // Two logins, then one per 20 s from the address everyone here shares.
+    let mut net = Net::new(Config { login_burst: 2.0, login_rate: 0.05, ..Config::default() });
+    net.join("ann", true);
+    let bob = net.join("bob", true);
+    net.events(bob);
+    net.cut = Some(bob);
+    for _ in 0..55 {
+        net.step(Duration::from_millis(100));
+    }
+    net.cut = None;
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        net.step(Duration::from_millis(100));
+        got.extend(net.events(bob));
+        if got.contains(&ClientEvent::Reconnected) {
+            break;
+        }
+    }
+    assert!(!got.iter().any(|e| matches!(e, ClientEvent::Closed(_))), "{got:?}");
+    assert!(got.contains(&ClientEvent::Reconnected), "{got:?}");
+    assert!(net.room.stats().refused_logins >= 1, "the limit did refuse it at first");
+}
