@@ -10,6 +10,11 @@ use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+/// What [`Client::input`] understands, for `/help`.
+pub const HELP: &str = "commands: /who (who is online), /msg NAME TEXT (a private line), \
+/me ACTION (* you ACTION), /quit [MESSAGE] (leave, saying MESSAGE first), /help; \
+any other line goes to everyone (start it with // to send a line that begins with /)";
+
 /// Send a heartbeat after this long without sending anything.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// The server is considered gone after this long without a datagram from it.
@@ -20,6 +25,39 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const QUIT_WAIT: Duration = Duration::from_secs(3);
 const LOGIN_RETRY_MIN: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(8);
+/// The server's default rate limit, kept to until `LoginOk` says the real one.
+const DEFAULT_BURST: u32 = 20;
+const DEFAULT_RATE: u32 = 5;
+
+/// A token bucket a little inside the server's, so that paced requests are never refused.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Option<Instant>,
+}
+
+impl Pace {
+    fn new(burst: u32, per_sec: u32) -> Pace {
+        // One token and a tenth of the rate in hand: arrival jitter must not cross the limit.
+        let burst = (f64::from(burst) - 1.0).max(1.0);
+        Pace { tokens: burst, burst, rate: f64::from(per_sec) * 0.9, last: None }
+    }
+
+    /// Takes a token if there is one; otherwise when there will be.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        let dt = self.last.map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(now + Duration::from_secs_f64(((1.0 - self.tokens) / self.rate.max(1e-9)).min(3600.0)))
+        }
+    }
+}
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +88,8 @@ pub enum ClientEvent {
     },
     /// Logged in again after a reconnect.
     Reconnected,
+    /// Local information for the user (the answer to `/help`).
+    Notice(String),
     /// The network changed this client's address on the way (NAT rebinding); the server
     /// checked the new one and the session goes on there, nothing lost.
     AddressChanged,
@@ -89,6 +129,14 @@ pub struct Client {
     tag: u64,
     /// The last path challenge answered.
     last_challenge: Option<u64>,
+    /// Requests waiting for the rate limit, in order.
+    paced: VecDeque<Request>,
+    /// When the next paced request may go.
+    paced_at: Option<Instant>,
+    /// A quit is among them.
+    quit_asked: bool,
+    /// The server's rate limit as this client keeps to it.
+    pace: Pace,
     link: Endpoint<Request, Event>,
     next_login: Instant,
     login_backoff: Duration,
@@ -127,6 +175,10 @@ impl Client {
             token: 0,
             tag: 0,
             last_challenge: None,
+            paced: VecDeque::new(),
+            paced_at: None,
+            quit_asked: false,
+            pace: Pace::new(DEFAULT_BURST, DEFAULT_RATE),
             link: new_link(),
             next_login: now,
             login_backoff: LOGIN_RETRY_MIN,
@@ -166,43 +218,70 @@ impl Client {
     ///
     /// The reason, in words, when the text is too long or the session is over.
     pub fn request(&mut self, req: Request, now: Instant) -> Result<(), String> {
-        if let Request::Chat(t) | Request::Private { text: t, .. } = &req {
+        if let Request::Chat(t) | Request::Action(t) | Request::Private { text: t, .. } = &req {
             check_text(t)?;
         }
-        match self.phase {
-            Phase::Closed | Phase::Quitting { .. } => return Err("the session is over".into()),
-            _ => {}
+        if self.quit_asked || matches!(self.phase, Phase::Closed | Phase::Quitting { .. }) {
+            return Err("the session is over".into());
         }
-        if req == Request::Quit {
-            self.phase = Phase::Quitting { since: now };
+        // The wait for the goodbye starts when the quit leaves, after the lines before it.
+        self.quit_asked = req == Request::Quit;
+        // Paced: released to the link within the server's rate limit (`on_tick`), so that a
+        // pasted burst arrives whole, in order, instead of being refused past the limit.
+        self.paced.push_back(req);
+        if self.phase == Phase::Online {
+            self.release_paced(now);
         }
-        self.link.send(req);
-        // Sent by the next `on_tick`, together with any other request made before it.
         Ok(())
     }
 
-    /// Interprets a line the user typed: `quit`, `/who`, `/msg NAME TEXT`, or chat text.
+    /// Interprets a line the user typed (see [`HELP`]): a command, or chat text.
     ///
     /// # Errors
     ///
-    /// As [`request`](Self::request), and for a malformed command.
+    /// As [`request`](Self::request), and for an unknown or malformed command (the reason says
+    /// what to type instead).
     pub fn input(&mut self, line: &str, now: Instant) -> Result<(), String> {
-        let req = if line == "quit" {
-            Request::Quit
-        } else if line == "/who" {
-            Request::Who
-        } else if let Some(rest) = line.strip_prefix("/msg ") {
-            match rest.split_once(' ') {
-                Some((to, text)) if !to.is_empty() => Request::Private { to: to.into(), text: text.into() },
-                _ => return Err("usage: /msg NAME TEXT".into()),
-            }
-        } else if line.starts_with('/') && !line.starts_with("//") {
-            return Err(format!("unknown command {:?}; commands: /who, /msg NAME TEXT, quit", line));
-        } else {
+        if line == "quit" {
+            return self.request(Request::Quit, now);
+        }
+        let Some(command) = line.strip_prefix('/').filter(|l| !l.starts_with('/')) else {
             // A line starting with "//" sends the text from the second slash on.
-            Request::Chat(line.strip_prefix('/').filter(|l| l.starts_with('/')).unwrap_or(line).to_string())
+            let text = line.strip_prefix('/').unwrap_or(line);
+            return self.request(Request::Chat(text.to_string()), now);
         };
-        self.request(req, now)
+        let command = command.trim_end();
+        let (word, rest) = match command.split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim_start()),
+            None => (command, ""),
+        };
+        match (word, rest) {
+            ("help" | "?", _) => {
+                self.events.push_back(ClientEvent::Notice(HELP.into()));
+                Ok(())
+            }
+            ("quit" | "exit", "") => self.request(Request::Quit, now),
+            ("quit" | "exit", message) => {
+                self.request(Request::Chat(message.to_string()), now)?;
+                self.request(Request::Quit, now)
+            }
+            ("who" | "names", "") => self.request(Request::Who, now),
+            ("me", "") => Err("usage: /me ACTION (for example /me waves)".into()),
+            ("me", action) => self.request(Request::Action(action.to_string()), now),
+            ("msg", rest) => match rest.split_once(char::is_whitespace) {
+                Some((to, text)) if !text.trim().is_empty() => {
+                    self.request(Request::Private { to: to.into(), text: text.trim_start().into() }, now)
+                }
+                _ => Err("usage: /msg NAME TEXT".into()),
+            },
+            ("nick", _) => {
+                Err("a name cannot change in the room: /quit, then log in with the new name".into())
+            }
+            ("who" | "names", _) => Err("usage: /who".into()),
+            _ => {
+                Err(format!("unknown command /{word}; /help lists the commands (//{word} sends it as text)"))
+            }
+        }
     }
 
     /// A datagram arrived from the server's address. Anything but an answer to this login
@@ -220,7 +299,8 @@ impl Client {
                 self.out.push(d);
                 self.last_sent = now;
             }
-            ServerMsg::LoginOk { nonce, token, tag } if nonce == self.nonce && logging_in => {
+            ServerMsg::LoginOk { nonce, token, tag, burst, per_sec } if nonce == self.nonce && logging_in => {
+                self.pace = Pace::new(burst, per_sec);
                 self.last_heard = now;
                 let first = matches!(self.phase, Phase::Connecting { .. });
                 self.token = token;
@@ -345,6 +425,7 @@ impl Client {
                     }
                     return;
                 }
+                self.release_paced(now);
                 let (token, ack) = (self.token, self.link.ack());
                 let sends = self.link.poll_transmit(now);
                 for (seq, reqs) in batches(sends, BATCH_BUDGET, MAX_REQUESTS) {
@@ -355,6 +436,29 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Moves paced requests to the link as the rate limit allows (a quit at once, in its turn).
+    fn release_paced(&mut self, now: Instant) {
+        self.paced_at = None;
+        while let Some(req) = self.paced.front() {
+            if *req != Request::Quit
+                && let Err(at) = self.pace.take(now)
+            {
+                self.paced_at = Some(at);
+                return;
+            }
+            let Some(req) = self.paced.pop_front() else { return };
+            if req == Request::Quit {
+                self.phase = Phase::Quitting { since: now };
+            }
+            self.link.send(req);
+        }
+    }
+
+    /// Requests typed and not yet sent (waiting for the server's rate limit).
+    pub fn queued(&self) -> usize {
+        self.paced.len()
     }
 
     fn login_due(&mut self, now: Instant, max: Duration) {
@@ -378,7 +482,10 @@ impl Client {
         }
         match self.phase {
             Phase::Connecting { .. } | Phase::Reconnecting => t.min(self.next_login),
-            Phase::Online | Phase::Quitting { .. } => t.min(self.last_sent + HEARTBEAT),
+            Phase::Online | Phase::Quitting { .. } => {
+                let t = self.paced_at.map_or(t, |p| t.min(p));
+                t.min(self.last_sent + HEARTBEAT)
+            }
             Phase::Closed => t,
         }
     }
@@ -478,7 +585,10 @@ mod tests {
         let again = c.take_output();
         assert_eq!(again[0].len(), protocol::LOGIN_SIZE);
         assert!(matches!(protocol::decode(&again[0]), Ok(ClientMsg::Login { cookie: Some(42), .. })));
-        c.on_datagram(&protocol::encode(&ServerMsg::LoginOk { nonce, token: 7, tag: 99 }), now);
+        c.on_datagram(
+            &protocol::encode(&ServerMsg::LoginOk { nonce, token: 7, tag: 99, burst: 20, per_sec: 5 }),
+            now,
+        );
         assert!(c.is_online());
         assert!(
             matches!(protocol::decode(&c.take_output()[0]), Ok(ClientMsg::Ack { token: 7, .. })),
@@ -539,5 +649,80 @@ mod tests {
             logins.iter().any(|m| matches!(m, ClientMsg::Login { resume: Some(t), .. } if *t == token)),
             "{logins:?}"
         );
+    }
+
+    fn sent_requests(c: &mut Client) -> Vec<Request> {
+        c.take_output()
+            .iter()
+            .filter_map(|d| match protocol::decode::<ClientMsg>(d) {
+                Ok(ClientMsg::Data { reqs, .. }) => Some(reqs),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn commands_people_know() {
+        let (mut c, _, _, now) = online();
+        c.input("/help", now).unwrap();
+        assert!(matches!(&c.take_events()[..], [ClientEvent::Notice(h)] if h.contains("/msg")));
+        c.input("/who   ", now).unwrap();
+        c.input("/me waves  at you", now).unwrap();
+        c.input("/msg bob  hi there", now).unwrap();
+        c.input("//etc/passwd", now).unwrap();
+        c.input("quit is a word", now).unwrap();
+        c.on_tick(now);
+        assert_eq!(
+            sent_requests(&mut c),
+            [
+                Request::Who,
+                Request::Action("waves  at you".into()),
+                Request::Private { to: "bob".into(), text: "hi there".into() },
+                Request::Chat("/etc/passwd".into()),
+                Request::Chat("quit is a word".into()),
+            ]
+        );
+        for bad in ["/msg bob", "/me", "/nick ann2", "/frobnicate"] {
+            let e = c.input(bad, now).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert!(c.input("/frobnicate", now).unwrap_err().contains("/help"));
+        c.input("/quit see you", now).unwrap();
+        assert!(c.input("more", now).is_err(), "nothing after a quit");
+        c.on_tick(now);
+        assert_eq!(sent_requests(&mut c), [Request::Chat("see you".into()), Request::Quit]);
+    }
+
+    #[test]
+    fn a_pasted_burst_is_paced_within_the_servers_limit_and_the_quit_waits_its_turn() {
+        let (mut c, _, _, t0) = online();
+        for i in 0..40 {
+            c.input(&format!("line {i}"), t0).unwrap();
+        }
+        c.input("/quit", t0).unwrap();
+        let mut now = t0;
+        let mut sent = Vec::new();
+        // The server's bucket (20 at once, then 5 a second) never runs dry.
+        let mut server_tokens = 20.0f64;
+        while now < t0 + Duration::from_secs(20) {
+            c.on_tick(now);
+            for r in sent_requests(&mut c) {
+                if r != Request::Quit {
+                    assert!(server_tokens >= 1.0, "request {} would be refused", sent.len());
+                    server_tokens -= 1.0;
+                }
+                sent.push(r);
+            }
+            // Acknowledge everything, as the server would.
+            let d = protocol::encode(&ServerMsg::Ack { tag: c.tag, ack: u64::MAX });
+            c.on_datagram(&d, now);
+            now += Duration::from_millis(10);
+            server_tokens = (server_tokens + 0.05).min(20.0);
+        }
+        let want: Vec<Request> =
+            (0..40).map(|i| Request::Chat(format!("line {i}"))).chain([Request::Quit]).collect();
+        assert_eq!(sent, want, "all forty, in order, then the quit");
+        assert!(now >= t0 + Duration::from_secs(4), "twenty at once, twenty at the rate");
     }
 }

@@ -102,6 +102,8 @@ pub enum Request {
     Who,
     /// Leave (the seed's `quit`).
     Quit,
+    /// An action for everyone (`/me waves` shows as `* ann waves`).
+    Action(String),
 }
 
 /// Server → client.
@@ -122,6 +124,10 @@ pub enum ServerMsg {
         token: u64,
         /// Carried by every later server datagram of this session.
         tag: u64,
+        /// The server's rate limit for this session: requests in a burst…
+        burst: u32,
+        /// …then this many per second (the client paces its requests to stay within it).
+        per_sec: u32,
     },
     /// Login refused, with the reason in words.
     LoginRefused {
@@ -244,6 +250,17 @@ pub enum Event {
     Kicked,
     /// The server is shutting down.
     Shutdown,
+    /// `* from text` (`/me`). `history` as for [`Event::Line`].
+    Action {
+        /// Server time.
+        ts: u64,
+        /// Who.
+        from: String,
+        /// What they do.
+        text: String,
+        /// Replayed from before this user joined.
+        history: bool,
+    },
 }
 
 /// Encodes `msg` behind the version byte.
@@ -422,7 +439,12 @@ mod tests {
                 reqs: vec![Request::Private { to: "b".into(), text: "x".into() }],
             },
             ClientMsg::Data { token: 1, seq: 2, ack: 3, reqs: vec![Request::Who, Request::Chat("a".into())] },
-            ClientMsg::Data { token: 1, seq: 2, ack: 3, reqs: vec![Request::Quit] },
+            ClientMsg::Data {
+                token: 1,
+                seq: 2,
+                ack: 3,
+                reqs: vec![Request::Quit, Request::Action("x".into())],
+            },
             ClientMsg::Ack { token: 1, ack: 9 },
             ClientMsg::PathResponse { token: 1, challenge: 2 },
         ];
@@ -440,6 +462,7 @@ mod tests {
             Event::Goodbye,
             Event::Kicked,
             Event::Shutdown,
+            Event::Action { ts: 1, from: "a".into(), text: "waves".into(), history: false },
         ];
         for e in events {
             let m = ServerMsg::Data { tag: 5, seq: 1, ack: 0, events: vec![e] };

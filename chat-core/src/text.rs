@@ -119,10 +119,34 @@ pub(crate) fn is_hidden(c: char) -> bool {
         | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
-/// `HH:MM:SS` (UTC) of a server timestamp in milliseconds.
+/// `HH:MM:SS` in local time (the `TZ` setting, else the system's zone) of a server timestamp
+/// in milliseconds since the Unix epoch.
+///
+/// # Examples
+///
+/// ```
+/// // 2026-11-27 16:12:05 UTC.
+/// let t = chat_core::text::clock(1_795_795_925_000);
+/// assert_eq!(t.len(), 8);
+/// assert!(t.ends_with(":12:05"));
+/// ```
 pub fn clock(ts_ms: u64) -> String {
     let s = ts_ms / 1000;
-    format!("{:02}:{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60, s % 60)
+    let local = local_seconds(s);
+    format!("{:02}:{:02}:{:02}", (local / 3600) % 24, (local / 60) % 60, local % 60)
+}
+
+/// `secs` since the epoch shifted by the local zone's offset at that moment (`localtime_r(3)`),
+/// or unshifted (UTC) when the zone cannot be had.
+fn local_seconds(secs: u64) -> u64 {
+    let Ok(t) = libc::time_t::try_from(secs) else { return secs };
+    // SAFETY: an all-zero tm is valid storage for localtime_r to fill.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the reentrant variant.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return secs;
+    }
+    secs.saturating_add_signed(tm.tm_gmtoff)
 }
 
 /// One line for a room event, without the time. Every name, text and reason in it went
@@ -157,6 +181,7 @@ pub fn event_line(e: &Event) -> String {
         Event::Goodbye => "goodbye".into(),
         Event::Kicked => "you were removed by the operator".into(),
         Event::Shutdown => "the server is shutting down".into(),
+        Event::Action { from, text, .. } => format!("* {} {}", v(from), v(text)),
     }
 }
 
@@ -167,7 +192,8 @@ pub fn event_ts(e: &Event) -> Option<u64> {
         | Event::Private { ts, .. }
         | Event::Joined { ts, .. }
         | Event::Left { ts, .. }
-        | Event::Admin { ts, .. } => Some(*ts),
+        | Event::Admin { ts, .. }
+        | Event::Action { ts, .. } => Some(*ts),
         _ => None,
     }
 }
@@ -184,6 +210,7 @@ pub fn client_line(e: &ClientEvent) -> String {
             format!("reconnecting (next try in {} s)", retry_in.as_secs())
         }
         ClientEvent::Reconnected => "reconnected".into(),
+        ClientEvent::Notice(text) => text.clone(),
         ClientEvent::AddressChanged => "your network address changed; still connected".into(),
         ClientEvent::Room(ev) => match event_ts(ev) {
             Some(ts) => format!("[{}] {}", clock(ts), event_line(ev)),

@@ -175,6 +175,11 @@ impl ChatApp {
                         c.status = Status::Reconnecting(what);
                     }
                 }
+                ClientEvent::Notice(text) => {
+                    if let Some(c) = &mut self.chat {
+                        c.notice(text);
+                    }
+                }
                 ClientEvent::AddressChanged => {
                     if let Some(c) = &mut self.chat {
                         c.notice("your network address changed; still connected");

@@ -135,6 +135,9 @@ impl ChatView {
                 self.lines.push(line(*ts, Kind::Private, &who, text.clone()));
             }
             Event::Admin { ts, text } => self.lines.push(line(*ts, Kind::Admin, "admin", text.clone())),
+            Event::Action { ts, from, text, .. } => {
+                self.lines.push(line(*ts, Kind::Other, &format!("* {from}"), text.clone()))
+            }
             Event::Joined { ts, name } => {
                 if !self.users.contains(name) {
                     self.users.push(name.clone());

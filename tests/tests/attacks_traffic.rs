@@ -131,7 +131,7 @@ fn forgeries(rng: &mut Rng) -> Vec<(String, Vec<u8>)> {
             ServerMsg::LoginRefused { nonce, reason: "forged".into(), retry_after_ms: 0 },
         );
         let (token, tag) = (rng.next_u64(), rng.next_u64());
-        add("login ok".into(), ServerMsg::LoginOk { nonce, token, tag });
+        add("login ok".into(), ServerMsg::LoginOk { nonce, token, tag, burst: 20, per_sec: 5 });
         add("retry".into(), ServerMsg::Retry { nonce, cookie: rng.next_u64() });
     }
     out

@@ -39,7 +39,7 @@ fn rogue_server(stop: Arc<AtomicBool>) -> (std::net::SocketAddr, std::thread::Jo
                     reply(&ServerMsg::Retry { nonce, cookie: 1 })
                 }
                 Ok(ClientMsg::Login { nonce, .. }) => {
-                    reply(&ServerMsg::LoginOk { nonce, token, tag });
+                    reply(&ServerMsg::LoginOk { nonce, token, tag, burst: 20, per_sec: 5 });
                     let events = vec![
                         Event::Line { ts: 0, from: EVIL_NAME.into(), text: EVIL_TEXT.into(), history: false },
                         Event::Joined { ts: 0, name: "mallory\u{1b}[31m".into() },

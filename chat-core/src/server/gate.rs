@@ -7,6 +7,12 @@ use super::*;
 /// When a client refused for a full room (or a full address) may try again.
 const ROOM_RETRY: Duration = Duration::from_secs(5);
 
+/// The session rate limit as `LoginOk` tells it (whole requests, saturating).
+fn rate_of(cfg: &Config) -> (u32, u32) {
+    let whole = |x: f64| if x >= f64::from(u32::MAX) { u32::MAX } else { x.max(1.0) as u32 };
+    (whole(cfg.burst), whole(cfg.rate))
+}
+
 /// Why a verified login is refused, and whether trying again later may help.
 #[derive(Debug)]
 pub(super) struct Refusal {
@@ -141,7 +147,9 @@ impl Room {
         if let Some(s) = self.by_addr.get(&from).and_then(|t| self.sessions.get_mut(t))
             && s.login_nonce == nonce
         {
-            let d = protocol::encode(&ServerMsg::LoginOk { nonce, token: s.token, tag: s.tag });
+            let (burst, per_sec) = rate_of(&self.cfg);
+            let d =
+                protocol::encode(&ServerMsg::LoginOk { nonce, token: s.token, tag: s.tag, burst, per_sec });
             if !s.confirmed {
                 s.credit += AMPLIFICATION * len;
                 if s.credit < d.len() {
@@ -244,6 +252,9 @@ impl Room {
                     Event::Line { ts, from, text, .. } => {
                         Event::Line { ts: *ts, from: from.clone(), text: text.clone(), history: true }
                     }
+                    Event::Action { ts, from, text, .. } => {
+                        Event::Action { ts: *ts, from: from.clone(), text: text.clone(), history: true }
+                    }
                     other => other.clone(),
                 });
                 (
@@ -255,7 +266,8 @@ impl Room {
             }
         };
         let key = skeleton(&name);
-        let d = protocol::encode(&ServerMsg::LoginOk { nonce, token, tag });
+        let (burst, per_sec) = rate_of(&self.cfg);
+        let d = protocol::encode(&ServerMsg::LoginOk { nonce, token, tag, burst, per_sec });
         let s = Session {
             name: name.clone(),
             key: key.clone(),

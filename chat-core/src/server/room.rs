@@ -185,7 +185,7 @@ fn ip_of(addr: SocketAddr) -> IpAddr {
 /// Checks a request's texts when it arrives (also out of order, before it is kept).
 fn inbound(r: Request) -> Inbound {
     let text = match &r {
-        Request::Chat(t) => t,
+        Request::Chat(t) | Request::Action(t) => t,
         Request::Private { to, text } => {
             if to.chars().count() > MAX_NAME {
                 return Inbound::Invalid(format!(
@@ -340,6 +340,12 @@ impl Room {
                 let e = Event::Line { ts: now_ms(), from: name, text, history: false };
                 self.remember(&e);
                 self.broadcast(e, Some(token), now);
+            }
+            Request::Action(text) => {
+                // The sender sees it too: it shows as the room shows it.
+                let e = Event::Action { ts: now_ms(), from: name, text, history: false };
+                self.remember(&e);
+                self.broadcast(e, None, now);
             }
             Request::Private { to, text } => match self.names.get(&skeleton(&to)).copied() {
                 Some(dst) => {
