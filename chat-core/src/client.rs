@@ -501,6 +501,44 @@ impl Client {
     }
 }
 
+/// Whether a chat server answers at `server` within `timeout`: sends a login without a cookie
+/// (the server answers with a cookie and keeps nothing, so this logs nobody in) every 250 ms
+/// until the answer comes. For a front end that wants to fail fast on a dead address before
+/// it asks for a name.
+///
+/// # Errors
+///
+/// Socket errors.
+pub fn probe(server: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
+    let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(server)?;
+    let nonce = random_u64();
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 2048];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        // Nothing listening shows as ECONNREFUSED on a later call: keep trying until the time.
+        let _ = socket.send(&protocol::pad_login("probe", nonce, None, None));
+        let _ = socket.set_read_timeout(Some(left.min(LOGIN_RETRY_MIN).max(Duration::from_millis(1))));
+        let until = Instant::now() + LOGIN_RETRY_MIN;
+        while Instant::now() < until.min(deadline) {
+            match socket.recv(&mut buf) {
+                Ok(n) => {
+                    if matches!(protocol::decode(&buf[..n]), Ok(ServerMsg::Retry { nonce: got, .. }) if got == nonce)
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// A [`Client`] over a UDP socket connected to the server.
 #[derive(Debug)]
 pub struct Connection {

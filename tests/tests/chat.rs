@@ -253,7 +253,7 @@ fn admin_lines_list_and_kick() {
     srv.expect("no user named \"nobody\"");
     srv.send("/kick bob");
     bob.expect("removed by the operator");
-    assert_eq!(bob.wait_exit(), 0);
+    assert_eq!(bob.wait_exit(), 3, "kicked");
     ann.expect("bob left (kicked)");
     srv.send("/list");
     srv.expect("online (1): ann");
@@ -323,8 +323,8 @@ fn shutdown_from_the_console_and_by_sigterm() {
     srv.send("/shutdown");
     ann.expect("the server shut down");
     bob.expect("the server shut down");
-    assert_eq!(ann.wait_exit(), 0);
-    assert_eq!(bob.wait_exit(), 0);
+    assert_eq!(ann.wait_exit(), 4, "server shut down");
+    assert_eq!(bob.wait_exit(), 4);
     assert_eq!(srv.wait_exit(), 0);
 
     let (mut srv, addr) = server(&[]);
@@ -332,7 +332,7 @@ fn shutdown_from_the_console_and_by_sigterm() {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(srv.pid(), libc::SIGTERM) };
     ann.expect("the server shut down");
-    assert_eq!(ann.wait_exit(), 0);
+    assert_eq!(ann.wait_exit(), 4);
     assert_eq!(srv.wait_exit(), 0);
 }
 
@@ -374,4 +374,54 @@ fn arguments_help_version_and_unreachable_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no chat server answers"));
+}
+
+#[test]
+fn hostnames_commands_and_exit_codes() {
+    let (_srv, addr) = server(&[]);
+    let port = addr.rsplit_once(':').unwrap().1.to_string();
+    // A host name and the --flag=value form.
+    let mut ann = Proc::start(bin("chat-cli"), &[&format!("--server=localhost:{port}"), "--name=ann"], "ann");
+    ann.expect("joined as ann");
+    ann.expect("online: ann");
+    let mut bob = client(&addr, "bob");
+    ann.send("/me waves   ");
+    bob.expect("* ann waves");
+    ann.expect("* ann waves");
+    ann.send("/help");
+    ann.expect("/msg NAME TEXT");
+    ann.send("/nick anna");
+    ann.expect("error: a name cannot change");
+    ann.send("//etc is a path");
+    bob.expect("ann: /etc is a path");
+    ann.send("/quit see you all");
+    bob.expect("ann: see you all");
+    bob.expect("ann left");
+    assert_eq!(ann.wait_exit(), 0);
+    // Ctrl-C (SIGINT) leaves cleanly, with 130.
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(bob.pid(), libc::SIGINT) };
+    bob.expect("goodbye");
+    assert_eq!(bob.wait_exit(), 130);
+    // Short argument errors.
+    let out = Command::new(bin("chat-cli")).arg("--nmae").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("try --help") && !err.contains("usage"), "{err}");
+}
+
+#[test]
+fn a_listener_stays_after_the_end_of_its_input() {
+    let (_srv, addr) = server(&[]);
+    let mut log =
+        Proc::start(bin("chat-cli"), &["--server", &addr, "--name", "logger", "--listen"], "logger");
+    log.expect("joined as logger");
+    log.close_stdin();
+    let mut ann = client(&addr, "ann");
+    ann.send("for the record");
+    log.expect("ann: for the record");
+    // Plain lines: no carriage returns, no escapes.
+    assert!(log.all().iter().all(|l| !l.contains('\r') && !l.contains('\u{1b}')));
+    ann.send("/quit");
+    assert_eq!(ann.wait_exit(), 0);
 }
