@@ -425,3 +425,35 @@ fn a_listener_stays_after_the_end_of_its_input() {
     ann.send("/quit");
     assert_eq!(ann.wait_exit(), 0);
 }
+
+#[test]
+fn the_console_logs_joins_lines_and_kicks_and_confirms_commands() {
+    let (mut srv, addr) = server(&[]);
+    let mut ann = client(&addr, "ann");
+    srv.expect("ann joined (127.0.0.1:");
+    ann.send("hello console");
+    srv.expect("] ann: hello console");
+    srv.send("/help");
+    srv.expect("/kick NAME");
+    srv.send("all well?");
+    srv.expect("sent to 1 users");
+    srv.send("/kick ANN");
+    srv.expect("kicked \"ann\"");
+    srv.expect("ann left (kicked)");
+    assert_eq!(ann.wait_exit(), 3);
+    srv.send("/frob");
+    srv.expect("/help lists the commands");
+    // --quiet: no log.
+    let (mut quiet, addr) = server(&["--quiet"]);
+    let mut bob = client(&addr, "bob");
+    bob.send("unlogged");
+    bob.send("/quit");
+    assert_eq!(bob.wait_exit(), 0);
+    quiet.send("/list");
+    quiet.expect("nobody is online");
+    assert!(!quiet.all().iter().any(|l| l.contains("bob")), "{:?}", quiet.all());
+    // Range errors that say what is allowed.
+    let out = Command::new(bin("chat-server")).args(["--timeout", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 0"));
+}

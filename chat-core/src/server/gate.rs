@@ -303,9 +303,11 @@ impl Room {
             reason: LeftReason::Quit,
         });
         p.online = Some(token);
-        p.name = name;
+        p.name = name.clone();
         if resumed.is_none() {
             self.settle(&key, now, false);
         }
+        let again = if resumed.is_some() { " again" } else { "" };
+        self.log(|| format!("{name} joined{again} ({from})"));
     }
 }

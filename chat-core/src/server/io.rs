@@ -48,6 +48,13 @@ pub fn serve(
             mp_core::mp_ipc::trim_heap();
             last_trim = now;
         }
+        // The operator's log, when the console watches.
+        let activity = room.take_activity();
+        if !activity.is_empty()
+            && let Some(conn) = admin.as_mut()
+        {
+            let _ = conn.send(&super::AdminReply::Activity(activity));
+        }
         if room.finished() {
             return Ok(room.stats());
         }

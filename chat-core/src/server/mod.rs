@@ -109,6 +109,9 @@ pub enum AdminCmd {
     Shutdown,
     /// The counters so far.
     Stats,
+    /// Send (or stop sending) [`AdminReply::Activity`]: joins, leaves, kicks and lines as they
+    /// happen, for the operator's log.
+    Watch(bool),
 }
 
 /// The network loop's answer to an [`AdminCmd`].
@@ -122,6 +125,9 @@ pub enum AdminReply {
     Error(String),
     /// The counters.
     Stats(Stats),
+    /// What happened since the last of these (unasked, while watching): one line each, in
+    /// order, network text not yet made visible.
+    Activity(Vec<String>),
 }
 
 /// Counters, for the operator and the tests.

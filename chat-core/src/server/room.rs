@@ -166,7 +166,15 @@ pub struct Room {
     scratch: Vec<u8>,
     /// The earliest timer found by the last [`on_tick`](Self::on_tick).
     next_due: Option<Instant>,
+    /// The operator watches: `activity` collects what happens.
+    watch: bool,
+    activity: Vec<String>,
+    /// Activity lines not kept because the operator's log was full.
+    activity_lost: usize,
 }
+
+/// Activity lines kept for the operator between two looks at most.
+const MAX_ACTIVITY: usize = 1000;
 
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
@@ -238,7 +246,32 @@ impl Room {
             last_sweep: None,
             scratch: Vec::with_capacity(MAX_DATAGRAM),
             next_due: None,
+            watch: false,
+            activity: Vec::new(),
+            activity_lost: 0,
         }
+    }
+
+    /// Notes `line` for the operator, when watching (a bounded number between two looks).
+    pub(super) fn log(&mut self, line: impl FnOnce() -> String) {
+        if !self.watch {
+            return;
+        }
+        if self.activity.len() < MAX_ACTIVITY {
+            self.activity.push(line());
+        } else {
+            self.activity_lost += 1;
+        }
+    }
+
+    /// What happened since the last call, for the operator's log (empty unless watching).
+    pub fn take_activity(&mut self) -> Vec<String> {
+        let mut out = std::mem::take(&mut self.activity);
+        if self.activity_lost > 0 {
+            out.push(format!("… and {} more (the log was not read fast enough)", self.activity_lost));
+            self.activity_lost = 0;
+        }
+        out
     }
 
     /// Counters so far.
@@ -337,12 +370,14 @@ impl Room {
         }
         match req {
             Request::Chat(text) => {
+                self.log(|| format!("{name}: {text}"));
                 let e = Event::Line { ts: now_ms(), from: name, text, history: false };
                 self.remember(&e);
                 self.broadcast(e, Some(token), now);
             }
             Request::Action(text) => {
                 // The sender sees it too: it shows as the room shows it.
+                self.log(|| format!("* {name} {text}"));
                 let e = Event::Action { ts: now_ms(), from: name, text, history: false };
                 self.remember(&e);
                 self.broadcast(e, None, now);
@@ -462,6 +497,14 @@ impl Room {
         self.unlink(token);
         let Some(s) = self.sessions.get_mut(&token) else { return };
         let key = s.key.clone();
+        let why = match &last {
+            Some((LeftReason::Kicked, _)) => " (kicked)",
+            Some(_) => "",
+            None => " (timed out or too far behind)",
+        };
+        let (name, addr) = (s.name.clone(), s.addr);
+        self.log(|| format!("{name} left{why} ({addr})"));
+        let Some(s) = self.sessions.get_mut(&token) else { return };
         let reason = match last {
             Some((reason, event)) => {
                 let bytes = encode_event(&event);
@@ -497,6 +540,11 @@ impl Room {
                 AdminReply::Done(format!("sent to {} users", self.names.len()))
             }
             AdminCmd::List => AdminReply::Users(self.users()),
+            AdminCmd::Watch(on) => {
+                self.watch = on;
+                self.activity.clear();
+                AdminReply::Done(if on { "activity log on" } else { "activity log off" }.into())
+            }
             AdminCmd::Stats => AdminReply::Stats(self.stats),
             AdminCmd::Kick(name) => match self.names.get(&skeleton(name.trim())).copied() {
                 Some(token) => {
