@@ -16,7 +16,7 @@
 //! look-alikes themselves, after Unicode Technical Standard #39 (`confusables.txt`), which is
 //! the reference for extending them.
 
-use crate::protocol::{MAX_NAME, MAX_TEXT};
+use crate::protocol::{MAX_NAME, MAX_TEXT, MAX_TEXT_CHARS};
 use crate::text::is_hidden;
 use std::fmt;
 
@@ -454,8 +454,14 @@ fn is_prefix_punctuation(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TextError {
-    /// More than [`MAX_TEXT`] bytes of UTF-8.
+    /// More than [`MAX_TEXT_CHARS`] characters.
     TooLong {
+        /// The line's length in characters.
+        chars: usize,
+    },
+    /// Within [`MAX_TEXT_CHARS`] characters but more than [`MAX_TEXT`] bytes (emoji take four
+    /// each).
+    TooManyBytes {
         /// The line's length in bytes.
         bytes: usize,
     },
@@ -466,9 +472,13 @@ pub enum TextError {
 impl fmt::Display for TextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            TextError::TooLong { bytes } => {
-                write!(f, "the line is {bytes} bytes long; at most {MAX_TEXT} are allowed")
+            TextError::TooLong { chars } => {
+                write!(f, "the line has {chars} characters; at most {MAX_TEXT_CHARS} are allowed")
             }
+            TextError::TooManyBytes { bytes } => write!(
+                f,
+                "the line takes {bytes} bytes (emoji take four each); at most {MAX_TEXT} are allowed"
+            ),
             TextError::Control(c) => write!(
                 f,
                 "the line contains a control character ({}); control characters are not allowed",
@@ -480,7 +490,8 @@ impl fmt::Display for TextError {
 
 impl std::error::Error for TextError {}
 
-/// Checks a chat line: at most [`MAX_TEXT`] bytes, and no control characters (C0 including
+/// Checks a chat line: at most [`MAX_TEXT_CHARS`] characters (and [`MAX_TEXT`] bytes), and no
+/// control characters (C0 including
 /// TAB, CR and LF, DEL, C1). Invisible and bidirectional formatting characters pass: front
 /// ends show them visibly with [`crate::text::visible`].
 ///
@@ -491,16 +502,21 @@ impl std::error::Error for TextError {}
 ///
 /// assert!(check_text("你好，世界 \u{202e}").is_ok());
 /// assert_eq!(check_text("\u{1b}[2J"), Err(TextError::Control('\u{1b}')));
-/// assert_eq!(check_text(&"x".repeat(1001)).unwrap_err().to_string(),
-///     "the line is 1001 bytes long; at most 1000 are allowed");
+/// assert_eq!(check_text(&"你".repeat(301)).unwrap_err().to_string(),
+///     "the line has 301 characters; at most 300 are allowed");
+/// assert!(check_text(&"你".repeat(300)).is_ok());
 /// ```
 ///
 /// # Errors
 ///
 /// The first problem found, as a [`TextError`].
 pub fn check_text(text: &str) -> Result<(), TextError> {
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(TextError::TooLong { chars });
+    }
     if text.len() > MAX_TEXT {
-        return Err(TextError::TooLong { bytes: text.len() });
+        return Err(TextError::TooManyBytes { bytes: text.len() });
     }
     match text.chars().find(|c| c.is_control()) {
         Some(c) => Err(TextError::Control(c)),
@@ -641,9 +657,12 @@ mod tests {
             check_text("\u{1b}[2J").unwrap_err().to_string(),
             "the line contains a control character (U+001B); control characters are not allowed"
         );
-        let long = "é".repeat(MAX_TEXT / 2 + 1);
-        assert_eq!(check_text(&long), Err(TextError::TooLong { bytes: MAX_TEXT + 2 }));
-        assert_eq!(check_text(&"x".repeat(MAX_TEXT)), Ok(()));
+        let long = "é".repeat(MAX_TEXT_CHARS + 1);
+        assert_eq!(check_text(&long), Err(TextError::TooLong { chars: MAX_TEXT_CHARS + 1 }));
+        assert_eq!(check_text(&"x".repeat(MAX_TEXT_CHARS)), Ok(()));
+        assert_eq!(check_text(&"你好，世界".repeat(MAX_TEXT_CHARS / 5)), Ok(()));
+        let emoji = "\u{1F600}".repeat(251);
+        assert_eq!(check_text(&emoji), Err(TextError::TooManyBytes { bytes: 1004 }));
     }
 
     #[test]

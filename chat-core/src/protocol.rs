@@ -33,7 +33,12 @@ pub const MAX_DATAGRAM: usize = 1200;
 pub const BATCH_BUDGET: usize = MAX_DATAGRAM - 40;
 /// Requests per datagram at most; the server drops a datagram with more.
 pub const MAX_REQUESTS: usize = 32;
-/// Largest chat text, in bytes of UTF-8.
+/// Longest chat text, in characters as people count them (Unicode scalar values: `你` is one,
+/// `é` is one). 300 Chinese characters take 900 bytes, which fits a datagram with the longest
+/// name.
+pub const MAX_TEXT_CHARS: usize = 300;
+/// Largest chat text, in bytes of UTF-8: the datagram's own bound, which only text of
+/// four-byte characters (emoji) reaches before [`MAX_TEXT_CHARS`].
 pub const MAX_TEXT: usize = 1000;
 /// Longest name, in characters.
 pub const MAX_NAME: usize = 32;

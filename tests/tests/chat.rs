@@ -277,10 +277,11 @@ fn who_private_messages_history_and_long_lines() {
     ann.expect("[private to bob] just for you");
     ann.send("/msg nobody hi");
     ann.expect("no user named \"nobody\"");
-    ann.send(&"x".repeat(1001));
-    ann.expect("1001 bytes");
-    ann.send(&"y".repeat(1000));
-    bob.expect(&"y".repeat(1000));
+    // The limit counts characters as people do: 300, Chinese or not.
+    ann.send(&"x".repeat(301));
+    ann.expect("301 characters; at most 300");
+    ann.send(&"你".repeat(300));
+    bob.expect(&"你".repeat(300));
     bob.send("/who");
     bob.expect("online: ann, bob");
 }

@@ -219,7 +219,7 @@ fn pool_workers_killed_at_random_fail_exactly_the_tasks_they_were_running() {
             .map(|i| pool.apply_async(tracked_double, i))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        for (i, h) in (2 * PHASE..).zip(&handles) {
+        for (i, h) in (2 * PHASE..).zip(handles) {
             match h.get() {
                 Ok(v) if v == i * 2 => outcomes.push((i, Ok(()))),
                 Ok(v) => return Err(format!("task {i} returned {v}")),

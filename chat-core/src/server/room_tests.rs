@@ -148,7 +148,8 @@ fn the_log_is_shared_and_a_reader_of_nothing_is_dropped_when_too_far_behind() {
     let ann = net.join("ann", true);
     let deaf = net.join("deaf", false);
     net.events(ann);
-    let line = "x".repeat(1000);
+    // 900 bytes: 300 characters of three bytes each, the longest line.
+    let line = "你".repeat(300);
     let mut said = 0u64;
     while net.room.sessions.len() == 2 {
         net.room.on_admin(AdminCmd::Say(line.clone()), net.now);
@@ -160,7 +161,8 @@ fn the_log_is_shared_and_a_reader_of_nothing_is_dropped_when_too_far_behind() {
         assert!(net.room.log.bytes_from(net.room.log.start) <= MAX_BEHIND_BYTES + 2 * 1024 * 1024);
         assert!(said < 20_000, "the deaf client was never dropped");
     }
-    assert!(said * 1000 >= MAX_BEHIND_BYTES, "dropped after {said} lines");
+    let size = encode_event(&Event::Admin { ts: now_ms(), text: line.clone() }).len() as u64;
+    assert!(said * size >= MAX_BEHIND_BYTES, "dropped after {said} lines of {size} bytes");
     net.step(PRESENCE_DELAY);
     net.step(Duration::ZERO);
     let got = net.events(ann);
@@ -207,7 +209,7 @@ fn an_unverified_login_gets_one_smaller_answer_and_nothing_is_kept() {
     let mut net = Net::new(Config { history: 50, ..Config::default() });
     let ann = net.join("ann", true);
     for i in 0..50 {
-        net.clients[ann].1.request(Request::Chat(format!("{i} {}", "x".repeat(900))), net.now).unwrap();
+        net.clients[ann].1.request(Request::Chat(format!("{i} {}", "你".repeat(290))), net.now).unwrap();
         net.step(Duration::from_millis(300));
     }
     let victim = addr(77);
@@ -242,7 +244,7 @@ fn a_verified_session_is_sent_at_most_three_times_its_bytes_until_it_answers() {
     let mut net = Net::new(Config { history: 50, ..Config::default() });
     let ann = net.join("ann", true);
     for i in 0..50 {
-        net.clients[ann].1.request(Request::Chat(format!("{i} {}", "x".repeat(900))), net.now).unwrap();
+        net.clients[ann].1.request(Request::Chat(format!("{i} {}", "你".repeat(290))), net.now).unwrap();
         net.step(Duration::from_millis(300));
     }
     // An attacker that receives at its own address, but never acknowledges.
@@ -423,7 +425,7 @@ fn over_long_and_control_texts_are_refused_on_arrival_even_out_of_order() {
     net.step(PRESENCE_QUIET);
     net.events(bob);
     let token = net.room.names["ann"];
-    let long = "x".repeat(crate::protocol::MAX_TEXT + 1);
+    let long = "x".repeat(crate::protocol::MAX_TEXT_CHARS + 1);
     // Request 2 arrives first and is kept only as its refusal.
     for (seq, text) in [(2, long.clone()), (1, "\u{1b}[2J".to_string())] {
         let d = protocol::encode(&ClientMsg::Data { token, seq, ack: 0, reqs: vec![Request::Chat(text)] });

@@ -392,7 +392,7 @@ fn pool_apply_async(scale: f64) -> Row {
     let ours = median(ROUNDS, || {
         let t = Instant::now();
         let rs: Vec<_> = (0..n).map(|i| pool.apply_async(square, i).unwrap()).collect();
-        for (i, r) in rs.iter().enumerate() {
+        for (i, r) in rs.into_iter().enumerate() {
             assert_eq!(r.get().unwrap(), square(i as u64));
         }
         n as f64 / t.elapsed().as_secs_f64()
@@ -625,7 +625,7 @@ fn chat_amplification(_scale: f64) -> Vec<Row> {
     let cfg = Config { history: 50, ..Config::default() }.unlimited();
     let mut room = HostedRoom::start("127.0.0.1:0".parse().expect("addr"), cfg).expect("room");
     for i in 0..50 {
-        let _ = room.ask(&AdminCmd::Say(format!("{i} {}", "x".repeat(900))));
+        let _ = room.ask(&AdminCmd::Say(format!("{i} {}", "你".repeat(290))));
     }
     let victim = UdpSocket::bind("127.0.0.1:0").expect("bind");
     victim.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
