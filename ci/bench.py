@@ -133,6 +133,31 @@ def pool_apply_async(n):
         return n / (time.perf_counter() - t)
 
 
+def sleep_ms(ms):
+    time.sleep(ms / 1000)
+    return ms
+
+
+def pool_mixed(shorts, long_ms=500):
+    """1 task of 500 ms and `shorts` of 1 ms on 2 workers: (total / ideal, p99 ms of the short)."""
+    with mp.Pool(2) as pool:
+        pool.map(square, range(1000))
+        done = []
+        t = time.perf_counter()
+        long = pool.apply_async(sleep_ms, (long_ms,))
+        rs = [
+            pool.apply_async(sleep_ms, (1,), callback=lambda _: done.append(time.perf_counter() - t))
+            for _ in range(shorts)
+        ]
+        for r in rs:
+            r.get()
+        long.get()
+        total = time.perf_counter() - t
+    lat = sorted(done)
+    ideal = max(long_ms / 1e3, (long_ms + shorts) / 1e3 / 2)
+    return total / ideal, lat[min(len(lat) - 1, len(lat) * 99 // 100)] * 1e3
+
+
 def median(f, *args):
     return statistics.median(f(*args) for _ in range(ROUNDS))
 
@@ -149,3 +174,6 @@ if __name__ == "__main__":
     print(f"sem_rtt_us {median(sem_rtt, k(20000)):.2f} us")
     print(f"pool_map_tasks_per_s {median(pool_map, k(1000000)):.0f} tasks/s")
     print(f"pool_apply_async_tasks_per_s {median(pool_apply_async, k(100000)):.0f} tasks/s")
+    mixed = [pool_mixed(max(20, k(200))) for _ in range(ROUNDS)]
+    print(f"pool_mixed_total_vs_ideal {statistics.median(m[0] for m in mixed):.2f} x")
+    print(f"pool_mixed_short_p99_ms {statistics.median(m[1] for m in mixed):.1f} ms")

@@ -13,6 +13,11 @@ fn worker(msg: String) -> String {
     format!("{} handled {msg}", current_process().name)
 }
 
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
 fn square(x: u64) -> u64 {
     x * x
 }
@@ -24,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Python: for i in range(10): pool.apply_async(func=worker, args=(msg,))
     let results: Vec<_> =
         (0..10).map(|i| pool.apply_async(worker, format!("hello {i}"))).collect::<Result<_, _>>()?;
-    for r in &results {
+    for r in results {
         println!("{}", r.get()?);
     }
 
@@ -37,6 +42,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(v) => println!("unexpected: {v}"),
         Err(e) => println!("one task failed: {e}"),
     }
+
+    // concurrent.futures: results in the order they finish, and cancelling a queued task.
+    let handles: Vec<_> =
+        [300u64, 100, 200].iter().map(|&ms| pool.apply_async(nap, ms)).collect::<Result<_, _>>()?;
+    for (i, r) in pool.as_completed(handles) {
+        println!("task {i} finished: slept {} ms", r?);
+    }
+    let busy: Vec<_> = (0..4).map(|_| pool.apply_async(nap, 300)).collect::<Result<_, _>>()?;
+    let queued = pool.apply_async(nap, 1)?;
+    println!("cancelled a queued task: {}", queued.cancel());
+    pool.wait_all(&busy, None)?;
+
+    // Python's callback=: runs in this thread when it next waits on the pool (here: join).
+    pool.map_async(square, 0..5u64)?
+        .callback(|v| println!("callback got {v:?}"), |e| println!("failed: {e}"));
 
     pool.close();
     pool.join()?;

@@ -17,6 +17,14 @@
 //! | `p.terminate()` / `p.kill()` | [`Process::terminate`] / [`Process::kill`] |
 //! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] |
 //! | `cpu_count()` | [`cpu_count`] |
+//! | `Pool(n, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`] ([`PoolBuilder::initializer_with`]) |
+//! | `pool.apply(f, (a,))`, `apply_async`, `executor.submit` | [`Pool::apply`], [`Pool::apply_async`] → [`AsyncResult`] |
+//! | `map`, `starmap`, `map_async`, `starmap_async` | [`Pool::map`], [`Pool::starmap`] ([`StarFn`]), [`Pool::map_async`], [`Pool::starmap_async`] → [`MapResult`] |
+//! | `imap`, `imap_unordered` (with `chunksize`) | [`Pool::imap`], [`Pool::imap_unordered`], [`Pool::imap_chunked`] (lazy) |
+//! | `r.get()`, `r.wait(t)`, `r.ready()`, `r.successful()` | [`AsyncResult::get`] (by value), [`AsyncResult::wait_timeout`], [`AsyncResult::is_ready`], [`AsyncResult::successful`] |
+//! | `callback=`, `error_callback=` | [`AsyncResult::callback`], [`MapResult::callback`] (run by the caller's next wait) |
+//! | `future.cancel()`, `as_completed`, `wait(FIRST_COMPLETED / ALL_COMPLETED)` | [`AsyncResult::cancel`], [`Pool::as_completed`], [`Pool::wait_any`] / [`Pool::wait_all`] |
+//! | `close()`, `join()`, `terminate()` | [`Pool::close`], [`Pool::join`], [`Pool::terminate`] |
 //!
 //! A target returns `()` or a `Result`: `Err` prints `Error: …` on stderr and exits with 1; a
 //! panic prints its message and exits with 1.
@@ -44,7 +52,7 @@ pub mod pool;
 mod process;
 
 pub use mp_ipc;
-pub use pool::{AsyncResult, Imap, MapError, Pool, PoolBuilder, TaskError};
+pub use pool::{AsCompleted, AsyncResult, Imap, MapError, MapResult, Pool, PoolBuilder, StarFn, TaskError};
 pub use process::{
     Builder, ExitStatus, Outcome, Pid, Process, ProcessInfo, Run, cpu_count, current_process, parent_process,
     spawn,

@@ -26,9 +26,6 @@ pub enum TaskError {
         /// The timeout.
         after: Duration,
     },
-    /// `get_timeout`/`wait_timeout` gave up waiting; the task goes on and can be waited for
-    /// again.
-    WaitTimeout,
     /// The pool was terminated before the task finished.
     Terminated,
     /// The pool is closed (or terminated) and takes no new tasks.
@@ -40,16 +37,17 @@ pub enum TaskError {
     },
     /// The arguments or the result could not be encoded or decoded.
     Codec(String),
-    /// The result was already taken by an earlier `get`.
-    AlreadyTaken,
+    /// The task was cancelled ([`AsyncResult::cancel`](super::AsyncResult::cancel)) before
+    /// any worker started it; it never ran.
+    Cancelled,
     /// An operating-system error in the pool itself (fork, pipe).
     Io(io::Error),
 }
 
 impl TaskError {
-    /// Whether this is a [`TaskError::WaitTimeout`] (the task may still finish).
-    pub fn is_wait_timeout(&self) -> bool {
-        matches!(self, TaskError::WaitTimeout)
+    /// Whether the task was cancelled before it started ([`TaskError::Cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled)
     }
 }
 
@@ -63,14 +61,13 @@ impl fmt::Display for TaskError {
             TaskError::Timeout { pid, after } => {
                 write!(f, "task ran longer than {after:?}; its worker {pid} was killed")
             }
-            TaskError::WaitTimeout => f.write_str("timed out waiting for the task's result"),
             TaskError::Terminated => f.write_str("the pool was terminated before the task finished"),
             TaskError::Closed => f.write_str("the pool is closed and takes no new tasks"),
             TaskError::InitializerFailed { status } => {
                 write!(f, "pool workers cannot start: the initializer failed ({status})")
             }
             TaskError::Codec(m) => write!(f, "encoding error: {m}"),
-            TaskError::AlreadyTaken => f.write_str("the result was already taken"),
+            TaskError::Cancelled => f.write_str("the task was cancelled before it started"),
             TaskError::Io(e) => write!(f, "pool I/O error: {e}"),
         }
     }

@@ -1,27 +1,26 @@
 //! What travels between the pool and its workers, and the code that runs in a worker.
 //!
-//! Parent → worker, one frame per task: `id: u64 | call: u64 | func: u64 | args` where `call` is
-//! the address of a monomorphised [`call_chunk`] and `func` the user's `fn` pointer (workers are
-//! forks of the parent, so both addresses are valid there), and `args` is a postcard `Vec<A>`.
+//! Parent → worker, one frame per task: `id: u64 | call: u64 | func: u64 | seq: u64 | args` where
+//! `call` is the address of a monomorphised [`call_chunk`] (or [`call_star`]) and `func` the
+//! user's `fn` pointer (workers are forks of the parent, so both addresses are valid there;
+//! `starmap` leaves it 0, its function's type names the code), `seq` the task's place in the
+//! order it was sent to this worker (see `control.rs`), and `args` a postcard `Vec<A>`.
 //!
-//! Worker → parent, one frame per batch of results: repeated `id: u64 | len: u32 | bytes`,
+//! Worker → parent, one frame per finished task, sent the moment the task ends (a result never
+//! waits for the next task): `id: u64 | len: u32 | bytes`,
 //! where `bytes` is a form byte and then either a postcard `Vec<R>` ([`ALL_OK`]: every call
 //! returned, the common case, decoded straight into the caller's vector) or a postcard
 //! `Vec<Outcome<R>>` ([`OUTCOMES`]), one result or outcome per argument.
 
+use super::TaskError;
 use mp_ipc::__private::encode_into;
-use mp_ipc::{Array, Connection};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
 
-pub(crate) const TASK_HEADER: usize = 24;
+pub(crate) const TASK_HEADER: usize = 32;
 const RESULT_HEADER: usize = 12;
-/// A worker sends its results at least this often while it works through read-ahead tasks.
-const FLUSH_AFTER: Duration = Duration::from_millis(1);
-const FLUSH_BYTES: usize = 64 << 10;
 
 /// The result of one item, as a worker reports it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,6 +31,18 @@ pub(crate) enum Outcome<R> {
     Panicked(String),
     /// The arguments could not be decoded, or the result encoded.
     Failed(String),
+}
+
+impl<R> Outcome<R> {
+    /// The caller's view of one item: its value, or why there is none. The one place a
+    /// worker's report becomes a [`TaskError`].
+    pub(crate) fn into_result(self) -> Result<R, TaskError> {
+        match self {
+            Outcome::Ok(r) => Ok(r),
+            Outcome::Panicked(m) => Err(TaskError::Panicked(m)),
+            Outcome::Failed(m) => Err(TaskError::Codec(m)),
+        }
+    }
 }
 
 /// The worker-side entry for one task: decode the arguments, run `func` on each, encode the
@@ -46,15 +57,20 @@ pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(func: usize, args: &
     run_chunk(args, out, f);
 }
 
-/// Calls a `fn(A, B) -> R` given as an address on every `(A, B)` of a chunk (`starmap`).
-pub(crate) fn call_chunk2<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
-    func: usize,
-    args: &[u8],
-    out: &mut Vec<u8>,
-) {
-    // SAFETY: as in `call_chunk`, for a `fn(A, B) -> R`.
-    let f: fn(A, B) -> R = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
-    run_chunk(args, out, |(a, b): (A, B)| f(a, b));
+/// Calls the zero-sized function type `F` on every argument tuple of a chunk (`starmap`); the
+/// `func` word is unused, as the type alone names the code.
+pub(crate) fn call_star<F, T>(_func: usize, args: &[u8], out: &mut Vec<u8>)
+where
+    F: super::StarFn<T>,
+    F::Output: Serialize,
+    T: DeserializeOwned,
+{
+    const { assert!(std::mem::size_of::<F>() == 0, "starmap takes a function or a closure that captures nothing") };
+    // SAFETY: `F` is zero-sized (asserted above): a function item or a closure that captures
+    // nothing, whose value holds no bytes and no invariant, so any value of it is the one
+    // the caller passed.
+    let f: F = unsafe { std::mem::zeroed() };
+    run_chunk(args, out, |t: T| f.call_with(t));
 }
 
 fn run_chunk<A: DeserializeOwned, R: Serialize>(args: &[u8], out: &mut Vec<u8>, f: impl Fn(A) -> R) {
@@ -201,6 +217,19 @@ fn take_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| payload_text(&*payload))
 }
 
+/// Makes panics inside tasks reported to the pool (as [`Outcome::Panicked`], with where),
+/// not printed by the worker.
+pub(crate) fn capture_panics() {
+    panic::set_hook(Box::new(|info| {
+        let msg = format!(
+            "{} (at {})",
+            payload_text(info.payload()),
+            info.location().map_or_else(String::new, |l| l.to_string())
+        );
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+    }));
+}
+
 fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -211,14 +240,43 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Parses a task frame header: `(id, call, func)`.
-pub(crate) fn task_header(frame: &[u8]) -> Option<(u64, usize, usize)> {
-    let word =
-        |i: usize| frame.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-    Some((word(0)?, word(1)? as usize, word(2)? as usize))
+/// The fixed words at the start of a task frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskHeader {
+    /// The pool's id of the task.
+    pub id: u64,
+    /// Address of the `CallChunk` that decodes and runs it.
+    pub call: usize,
+    /// Address of the user's function.
+    pub func: usize,
+    /// Place in the order the task was sent to its worker.
+    pub seq: u64,
 }
 
-/// Iterates over the records of a result batch: `(task id, range of its outcomes in batch)`.
+impl TaskHeader {
+    /// Writes the header into the first [`TASK_HEADER`] bytes of `frame`.
+    pub(crate) fn write(&self, frame: &mut [u8]) {
+        let words = [self.id, self.call as u64, self.func as u64, self.seq];
+        for (i, w) in words.iter().enumerate() {
+            frame[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// Rewrites only the `seq` word (a task sent again to another worker gets a new place).
+    pub(crate) fn set_seq(frame: &mut [u8], seq: u64) {
+        frame[24..32].copy_from_slice(&seq.to_le_bytes());
+    }
+
+    /// Parses the header of a task frame.
+    pub(crate) fn read(frame: &[u8]) -> Option<TaskHeader> {
+        let word =
+            |i: usize| frame.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+        Some(TaskHeader { id: word(0)?, call: word(1)? as usize, func: word(2)? as usize, seq: word(3)? })
+    }
+}
+
+/// Iterates over the result records of a message from a worker (one per message as workers
+/// send them now; the format allows several): `(task id, range of its body in the message)`.
 pub(crate) fn results(batch: &[u8]) -> impl Iterator<Item = (u64, std::ops::Range<usize>)> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -232,60 +290,19 @@ pub(crate) fn results(batch: &[u8]) -> impl Iterator<Item = (u64, std::ops::Rang
     })
 }
 
-/// The body of a worker process: run tasks until the pool hangs up or the task quota is used.
-///
-/// Before each task the worker writes the task's id (+1) into its slot of `running`, shared with
-/// the parent: if the worker dies, the parent knows which task it was running, even when the
-/// results of the tasks before it were not yet sent.
-pub(crate) fn worker_main(
-    mut conn: Connection,
-    running: &Array<u64>,
-    slot: usize,
-    initializer: Option<fn()>,
-    max_tasks: Option<usize>,
-) {
-    // Panics inside tasks are reported to the pool, not printed by the worker.
-    panic::set_hook(Box::new(|info| {
-        let msg = format!(
-            "{} (at {})",
-            payload_text(info.payload()),
-            info.location().map_or_else(String::new, |l| l.to_string())
-        );
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
-    }));
-    if let Some(init) = initializer {
-        init();
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut first_unsent: Option<Instant> = None;
-    let mut done = 0usize;
-    while let Ok(frame) = conn.recv_bytes() {
-        let Some((id, call, func)) = task_header(&frame) else { break };
-        // SAFETY: `call` is the address of a `CallChunk` written by this pool's parent process,
-        // of which this worker is a fork.
-        let call: CallChunk = unsafe { std::mem::transmute::<usize, CallChunk>(call) };
-        running.set(slot, id + 1);
-        let at = out.len();
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        call(func, &frame[TASK_HEADER..], &mut out);
-        let len = (out.len() - at - RESULT_HEADER) as u32;
-        out[at + 8..at + 12].copy_from_slice(&len.to_le_bytes());
-        done += 1;
-        let quota_used = max_tasks.is_some_and(|m| done >= m);
-        let started = *first_unsent.get_or_insert_with(Instant::now);
-        if quota_used || !conn.has_buffered() || out.len() >= FLUSH_BYTES || started.elapsed() >= FLUSH_AFTER
-        {
-            if conn.send_bytes(&out).is_err() {
-                break;
-            }
-            out.clear();
-            first_unsent = None;
-        }
-        if quota_used {
-            break;
-        }
-    }
+/// Starts a result record for task `id` in `out`; returns where it starts, for
+/// [`end_result`].
+pub(crate) fn begin_result(out: &mut Vec<u8>, id: u64) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    at
+}
+
+/// Ends the result record started at `at`: writes the length of its body.
+pub(crate) fn end_result(out: &mut [u8], at: usize) {
+    let len = (out.len() - at - RESULT_HEADER) as u32;
+    out[at + 8..at + 12].copy_from_slice(&len.to_le_bytes());
 }
 
 #[cfg(test)]

@@ -408,6 +408,64 @@ fn pool_apply_async(scale: f64) -> Row {
     }
 }
 
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+/// Tasks of 1 ms queued beside one of 500 ms on 2 workers: total time against the ideal
+/// (the larger of the sum over the workers and the long task), and the p99 latency of the
+/// short tasks from submission to result.
+fn pool_mixed(scale: f64) -> Vec<Row> {
+    const LONG_MS: u64 = 500;
+    let shorts = ((200.0 * scale) as usize).max(20);
+    let pool = mp_core::Pool::new(2).unwrap();
+    pool.map(square, 0..1000u64).unwrap();
+    let ideal_s = (LONG_MS as f64 / 1e3).max((LONG_MS as f64 + shorts as f64) / 1e3 / 2.0);
+    let mut totals = Vec::new();
+    let mut p99s = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let long = pool.apply_async(sleep_ms, LONG_MS).unwrap();
+        let hs: Vec<_> = (0..shorts).map(|_| pool.apply_async(sleep_ms, 1).unwrap()).collect();
+        let mut lat: Vec<f64> = pool
+            .as_completed(hs)
+            .map(|(_, r)| {
+                assert_eq!(r.unwrap(), 1);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        assert_eq!(long.get().unwrap(), LONG_MS);
+        totals.push(t.elapsed().as_secs_f64() / ideal_s);
+        lat.sort_by(f64::total_cmp);
+        p99s.push(lat[(lat.len() * 99 / 100).min(lat.len() - 1)]);
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    vec![
+        Row {
+            key: "pool_mixed_total_vs_ideal",
+            what: "Pool, 1 task of 500 ms + 200 of 1 ms on 2 workers: total time / ideal (max(sum/2, 500 ms))",
+            unit: "x",
+            better: Better::Lower,
+            ours: med(totals),
+            raw: None,
+            target: "reported",
+        },
+        Row {
+            key: "pool_mixed_short_p99_ms",
+            what: "Pool, 1 task of 500 ms + 200 of 1 ms on 2 workers: p99 latency of the 1 ms tasks",
+            unit: "ms",
+            better: Better::Lower,
+            ours: med(p99s),
+            raw: None,
+            target: "reported",
+        },
+    ]
+}
+
 /// About a millisecond of arithmetic.
 fn busy(seed: u64) -> u64 {
     let mut x = seed | 1;
@@ -678,8 +736,12 @@ fn main() {
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == name));
     let mut rows: Vec<Row> = all.iter().filter(|(name, _)| wanted(name)).map(|(_, f)| f(scale)).collect();
     type Group = fn(f64) -> Vec<Row>;
-    let groups: [(&str, Group); 3] =
-        [("chat", chat_fanout), ("chat_amp", chat_amplification), ("chat_many", chat_many)];
+    let groups: [(&str, Group); 4] = [
+        ("pool_mixed", pool_mixed),
+        ("chat", chat_fanout),
+        ("chat_amp", chat_amplification),
+        ("chat_many", chat_many),
+    ];
     for (name, f) in groups {
         if wanted(name) {
             rows.extend(f(scale));
