@@ -369,6 +369,10 @@ fn chat_lines(conn: &mut Connection, signals: &Signals, listen: bool) -> Result<
         }
         conn.poll();
         for e in conn.client.take_events() {
+            // The own line is shown when typed; its acceptance needs no line of its own.
+            if matches!(e, ClientEvent::Accepted(_)) {
+                continue;
+            }
             let _ = writeln!(out, "{}", client_line(&e));
             if let ClientEvent::Closed(why) = &e {
                 let _ = out.flush();
@@ -424,11 +428,11 @@ fn chat_tty(conn: &mut Connection, signals: &Signals, style: &Style) -> Result<i
                         }
                         match conn.client.input(&line, Instant::now()) {
                             // A chat line shows at once, with the time and this user's name.
-                            Ok(()) if !line.starts_with('/') || line.starts_with("//") => {
+                            Ok(_) if !line.starts_with('/') || line.starts_with("//") => {
                                 let text = line.strip_prefix('/').unwrap_or(&line);
                                 let _ = write!(out, "\r\x1b[K{}\r\n", style.own(text));
                             }
-                            Ok(()) => {
+                            Ok(_) => {
                                 let _ = write!(out, "\r\x1b[K> {}\r\n", visible(&line));
                             }
                             Err(e) => {
@@ -461,7 +465,7 @@ fn chat_tty(conn: &mut Connection, signals: &Signals, style: &Style) -> Result<i
         conn.poll();
         let events = conn.client.take_events();
         if !events.is_empty() {
-            for e in &events {
+            for e in events.iter().filter(|e| !matches!(e, ClientEvent::Accepted(_))) {
                 let (line, bell) = style.line(e);
                 let _ = write!(out, "\r\x1b[K{line}{}\r\n", if bell { "\x07" } else { "" });
             }

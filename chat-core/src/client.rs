@@ -90,6 +90,10 @@ pub enum ClientEvent {
     Reconnected,
     /// Local information for the user (the answer to `/help`).
     Notice(String),
+    /// The server took request `id` (as [`Client::request`] returned it): a line is in the
+    /// room. A refused request instead comes as `Room(Event::Refused { request: id, .. })`.
+    /// Both come at most once per id; a request in flight when the session ends gets neither.
+    Accepted(u64),
     /// The network changed this client's address on the way (NAT rebinding); the server
     /// checked the new one and the session goes on there, nothing lost.
     AddressChanged,
@@ -129,8 +133,15 @@ pub struct Client {
     tag: u64,
     /// The last path challenge answered.
     last_challenge: Option<u64>,
-    /// Requests waiting for the rate limit, in order.
-    paced: VecDeque<Request>,
+    /// Requests waiting for the rate limit, in order, with their ids.
+    paced: VecDeque<(u64, Request)>,
+    /// The id the next request gets.
+    next_id: u64,
+    /// Requests sent: link sequence number → id.
+    in_flight: std::collections::BTreeMap<u64, u64>,
+    /// Acknowledgements (of requests up to `.0`) that count once the events up to `.1` are
+    /// in: a refusal comes among them.
+    pending_accept: VecDeque<(u64, u64)>,
     /// When the next paced request may go.
     paced_at: Option<Instant>,
     /// A quit is among them.
@@ -176,6 +187,9 @@ impl Client {
             tag: 0,
             last_challenge: None,
             paced: VecDeque::new(),
+            next_id: 1,
+            in_flight: std::collections::BTreeMap::new(),
+            pending_accept: VecDeque::new(),
             paced_at: None,
             quit_asked: false,
             pace: Pace::new(DEFAULT_BURST, DEFAULT_RATE),
@@ -212,12 +226,13 @@ impl Client {
     }
 
     /// Queues a request for reliable delivery; the next [`on_tick`](Self::on_tick) sends it,
-    /// with every other request queued since, in as few datagrams as fit.
+    /// with every other request queued since, in as few datagrams as fit. Returns its id: the
+    /// session reports [`ClientEvent::Accepted`] or a refusal with it.
     ///
     /// # Errors
     ///
     /// The reason, in words, when the text is too long or the session is over.
-    pub fn request(&mut self, req: Request, now: Instant) -> Result<(), String> {
+    pub fn request(&mut self, req: Request, now: Instant) -> Result<u64, String> {
         if let Request::Chat(t) | Request::Action(t) | Request::Private { text: t, .. } = &req {
             check_text(t)?;
         }
@@ -228,27 +243,31 @@ impl Client {
         self.quit_asked = req == Request::Quit;
         // Paced: released to the link within the server's rate limit (`on_tick`), so that a
         // pasted burst arrives whole, in order, instead of being refused past the limit.
-        self.paced.push_back(req);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.paced.push_back((id, req));
         if self.phase == Phase::Online {
             self.release_paced(now);
         }
-        Ok(())
+        Ok(id)
     }
 
-    /// Interprets a line the user typed (see [`HELP`]): a command, or chat text.
+    /// Interprets a line the user typed (see [`HELP`]): a command, or chat text. Returns the
+    /// id of the request that carries the line's text (a chat line, an action, a private
+    /// line, the message of a `/quit`), if any.
     ///
     /// # Errors
     ///
     /// As [`request`](Self::request), and for an unknown or malformed command (the reason says
     /// what to type instead).
-    pub fn input(&mut self, line: &str, now: Instant) -> Result<(), String> {
+    pub fn input(&mut self, line: &str, now: Instant) -> Result<Option<u64>, String> {
         if line == "quit" {
-            return self.request(Request::Quit, now);
+            return self.request(Request::Quit, now).map(|_| None);
         }
         let Some(command) = line.strip_prefix('/').filter(|l| !l.starts_with('/')) else {
             // A line starting with "//" sends the text from the second slash on.
             let text = line.strip_prefix('/').unwrap_or(line);
-            return self.request(Request::Chat(text.to_string()), now);
+            return self.request(Request::Chat(text.to_string()), now).map(Some);
         };
         let command = command.trim_end();
         let (word, rest) = match command.split_once(char::is_whitespace) {
@@ -258,20 +277,21 @@ impl Client {
         match (word, rest) {
             ("help" | "?", _) => {
                 self.events.push_back(ClientEvent::Notice(HELP.into()));
-                Ok(())
+                Ok(None)
             }
-            ("quit" | "exit", "") => self.request(Request::Quit, now),
+            ("quit" | "exit", "") => self.request(Request::Quit, now).map(|_| None),
             ("quit" | "exit", message) => {
-                self.request(Request::Chat(message.to_string()), now)?;
-                self.request(Request::Quit, now)
+                let id = self.request(Request::Chat(message.to_string()), now)?;
+                self.request(Request::Quit, now)?;
+                Ok(Some(id))
             }
-            ("who" | "names", "") => self.request(Request::Who, now),
+            ("who" | "names", "") => self.request(Request::Who, now).map(|_| None),
             ("me", "") => Err("usage: /me ACTION (for example /me waves)".into()),
-            ("me", action) => self.request(Request::Action(action.to_string()), now),
+            ("me", action) => self.request(Request::Action(action.to_string()), now).map(Some),
             ("msg", rest) => match rest.split_once(char::is_whitespace) {
-                Some((to, text)) if !text.trim().is_empty() => {
-                    self.request(Request::Private { to: to.into(), text: text.trim_start().into() }, now)
-                }
+                Some((to, text)) if !text.trim().is_empty() => self
+                    .request(Request::Private { to: to.into(), text: text.trim_start().into() }, now)
+                    .map(Some),
                 _ => Err("usage: /msg NAME TEXT".into()),
             },
             ("nick", _) => {
@@ -324,7 +344,7 @@ impl Client {
             ServerMsg::LoginRefused { nonce, reason, .. } if nonce == self.nonce && logging_in => {
                 self.close(CloseReason::Refused(reason));
             }
-            ServerMsg::Data { tag, seq, ack, events } if ours && tag == self.tag => {
+            ServerMsg::Data { tag, seq, ack, upto, events } if ours && tag == self.tag => {
                 self.last_heard = now;
                 self.link.on_ack(ack);
                 let mut ready = Vec::new();
@@ -337,13 +357,20 @@ impl Client {
                         Event::Goodbye => self.finish(CloseReason::Goodbye, now),
                         Event::Kicked => self.finish(CloseReason::Kicked, now),
                         Event::Shutdown => self.finish(CloseReason::Shutdown, now),
+                        Event::Refused { reason, request } => {
+                            // The server's number of the request, turned into ours.
+                            let request = self.in_flight.remove(&request).unwrap_or(0);
+                            self.events.push_back(ClientEvent::Room(Event::Refused { reason, request }));
+                        }
                         other => self.events.push_back(ClientEvent::Room(other)),
                     }
                 }
+                self.note_accepted(ack, upto);
             }
-            ServerMsg::Ack { tag, ack } if ours && tag == self.tag => {
+            ServerMsg::Ack { tag, ack, upto } if ours && tag == self.tag => {
                 self.last_heard = now;
                 self.link.on_ack(ack);
+                self.note_accepted(ack, upto);
             }
             ServerMsg::PathChallenge { tag, challenge } if ours && tag == self.tag => {
                 // Our address changed on the way (NAT rebinding): prove we are here. The
@@ -385,13 +412,24 @@ impl Client {
         self.tag = 0;
         self.nonce = random_u64();
         self.cookie = None;
-        // Requests not yet acknowledged go to the new session, in order.
+        // Requests not yet acknowledged go to the new session, in order (with their ids);
+        // those acknowledged and not yet known to be accepted reached the server: accepted.
         let mut fresh = new_link();
         let old = std::mem::take(&mut self.link);
+        let acked = old.ack_of_peer();
+        let ids = std::mem::take(&mut self.in_flight);
+        for (_, &id) in ids.range(..=acked) {
+            self.events.push_back(ClientEvent::Accepted(id));
+        }
+        let mut waiting = ids.range(acked + 1..).map(|(_, &id)| id);
         for r in old.into_unacked() {
-            fresh.send(r);
+            let seq = fresh.send(r);
+            if let Some(id) = waiting.next() {
+                self.in_flight.insert(seq, id);
+            }
         }
         self.link = fresh;
+        self.pending_accept.clear();
         self.login_backoff = Duration::from_secs(1);
         self.next_login = now;
         self.events.push_back(ClientEvent::Reconnecting { retry_in: Duration::ZERO });
@@ -441,18 +479,45 @@ impl Client {
     /// Moves paced requests to the link as the rate limit allows (a quit at once, in its turn).
     fn release_paced(&mut self, now: Instant) {
         self.paced_at = None;
-        while let Some(req) = self.paced.front() {
+        while let Some((_, req)) = self.paced.front() {
             if *req != Request::Quit
                 && let Err(at) = self.pace.take(now)
             {
                 self.paced_at = Some(at);
                 return;
             }
-            let Some(req) = self.paced.pop_front() else { return };
+            let Some((id, req)) = self.paced.pop_front() else { return };
             if req == Request::Quit {
                 self.phase = Phase::Quitting { since: now };
             }
-            self.link.send(req);
+            let seq = self.link.send(req);
+            self.in_flight.insert(seq, id);
+        }
+    }
+
+    /// The server acknowledged requests up to `ack`, with any refusal of them among its events
+    /// up to `upto`: once those are all in, the requests not refused were accepted.
+    fn note_accepted(&mut self, ack: u64, upto: u64) {
+        if self.pending_accept.back().is_none_or(|&(a, u)| ack > a || upto > u) {
+            self.pending_accept.push_back((ack, upto));
+        }
+        // A few kept are enough: a later acknowledgement covers an earlier one.
+        while self.pending_accept.len() > 16 {
+            self.pending_accept.pop_front();
+        }
+        let have = self.link.ack();
+        while let Some(&(ack, upto)) = self.pending_accept.front() {
+            if upto > have {
+                break;
+            }
+            self.pending_accept.pop_front();
+            while let Some((&seq, &id)) = self.in_flight.first_key_value() {
+                if seq > ack {
+                    break;
+                }
+                self.in_flight.remove(&seq);
+                self.events.push_back(ClientEvent::Accepted(id));
+            }
         }
     }
 
@@ -644,9 +709,10 @@ mod tests {
                 tag: tag + 1,
                 seq: 1,
                 ack: 0,
+                upto: 1,
                 events: vec![Event::Admin { ts: 0, text: "server moving".into() }],
             },
-            ServerMsg::Data { tag: 0, seq: 1, ack: 0, events: vec![Event::Kicked] },
+            ServerMsg::Data { tag: 0, seq: 1, ack: 0, upto: 1, events: vec![Event::Kicked] },
             ServerMsg::UnknownSession { echo: protocol::echo_of(token) ^ 1 },
             ServerMsg::PathChallenge { tag: 1, challenge: 5 },
             ServerMsg::LoginRefused { nonce: 0, reason: "x".into(), retry_after_ms: 0 },
@@ -660,7 +726,7 @@ mod tests {
         // The real ones are taken.
         let line = Event::Line { ts: 0, from: "bob".into(), text: "hi".into(), history: false };
         c.on_datagram(
-            &protocol::encode(&ServerMsg::Data { tag, seq: 1, ack: 0, events: vec![line.clone()] }),
+            &protocol::encode(&ServerMsg::Data { tag, seq: 1, ack: 0, upto: 1, events: vec![line.clone()] }),
             now,
         );
         assert_eq!(c.take_events(), [ClientEvent::Room(line)]);
@@ -753,7 +819,7 @@ mod tests {
                 sent.push(r);
             }
             // Acknowledge everything, as the server would.
-            let d = protocol::encode(&ServerMsg::Ack { tag: c.tag, ack: u64::MAX });
+            let d = protocol::encode(&ServerMsg::Ack { tag: c.tag, ack: u64::MAX, upto: 0 });
             c.on_datagram(&d, now);
             now += Duration::from_millis(10);
             server_tokens = (server_tokens + 0.05).min(20.0);

@@ -151,8 +151,11 @@ pub enum ServerMsg {
         tag: u64,
         /// Sequence number of the first event (numbers start at 1).
         seq: u64,
-        /// Every client request up to this number has arrived.
+        /// Every client request up to this number has arrived and been answered: a refusal
+        /// of any of them is among the events up to `upto`.
         ack: u64,
+        /// The number of the last event the server has taken for this session so far.
+        upto: u64,
         /// The events, numbered `seq`, `seq + 1`, …
         events: Vec<Event>,
     },
@@ -160,8 +163,10 @@ pub enum ServerMsg {
     Ack {
         /// The session's tag.
         tag: u64,
-        /// Cumulative acknowledgement.
+        /// Cumulative acknowledgement, as in [`ServerMsg::Data`].
         ack: u64,
+        /// As in [`ServerMsg::Data`].
+        upto: u64,
     },
     /// The token is unknown (the server restarted or removed the session): log in again.
     UnknownSession {
@@ -248,6 +253,9 @@ pub enum Event {
     Refused {
         /// Why, in words.
         reason: String,
+        /// The refused request's sequence number (0 when the refusal is about no one
+        /// request). The client session turns it into its own request id.
+        request: u64,
     },
     /// The answer to `Quit`: the seed's special flag; the session is over.
     Goodbye,
@@ -380,13 +388,14 @@ const DATA_VARIANT: u64 = 3;
 /// Writes the start of a `ServerMsg::Data` datagram (version, variant, tag, first sequence
 /// number, acknowledgement, event count) into `buf`, byte for byte what [`encode`] gives; the
 /// caller appends the `n` events, each as [`encode_event`] gives it.
-pub(crate) fn data_header(buf: &mut Vec<u8>, tag: u64, first: u64, ack: u64, n: u64) {
+pub(crate) fn data_header(buf: &mut Vec<u8>, tag: u64, first: u64, ack: u64, upto: u64, n: u64) {
     buf.clear();
     buf.push(VERSION);
     varint(buf, DATA_VARIANT);
     varint(buf, tag);
     varint(buf, first);
     varint(buf, ack);
+    varint(buf, upto);
     varint(buf, n);
 }
 
@@ -463,14 +472,14 @@ mod tests {
             Event::Left { ts: 1, name: "a".into(), reason: LeftReason::TimedOut },
             Event::Admin { ts: 1, text: "x".into() },
             Event::Who { names: vec!["a".into()], last: true },
-            Event::Refused { reason: "r".into() },
+            Event::Refused { reason: "r".into(), request: 3 },
             Event::Goodbye,
             Event::Kicked,
             Event::Shutdown,
             Event::Action { ts: 1, from: "a".into(), text: "waves".into(), history: false },
         ];
         for e in events {
-            let m = ServerMsg::Data { tag: 5, seq: 1, ack: 0, events: vec![e] };
+            let m = ServerMsg::Data { tag: 5, seq: 1, ack: 0, upto: 9, events: vec![e] };
             assert_eq!(decode::<ServerMsg>(&encode(&m)).unwrap(), m);
         }
     }
@@ -479,11 +488,11 @@ mod tests {
     fn the_data_header_is_the_encoding_of_data() {
         let events = vec![Event::Admin { ts: 1, text: "x".into() }, Event::Goodbye];
         let mut buf = Vec::new();
-        data_header(&mut buf, u64::MAX, 300, 7, 2);
+        data_header(&mut buf, u64::MAX, 300, 7, 301, 2);
         for e in &events {
             buf.extend(encode_event(e));
         }
-        assert_eq!(buf, encode(&ServerMsg::Data { tag: u64::MAX, seq: 300, ack: 7, events }));
+        assert_eq!(buf, encode(&ServerMsg::Data { tag: u64::MAX, seq: 300, ack: 7, upto: 301, events }));
     }
 
     #[test]
@@ -522,12 +531,19 @@ mod tests {
             text: text.clone(),
             history: true,
         };
-        let m = ServerMsg::Data { tag: u64::MAX, seq: u64::MAX, ack: u64::MAX, events: vec![line] };
+        let m = ServerMsg::Data {
+            tag: u64::MAX,
+            seq: u64::MAX,
+            ack: u64::MAX,
+            upto: u64::MAX,
+            events: vec![line],
+        };
         assert!(encode(&m).len() <= MAX_DATAGRAM, "{}", encode(&m).len());
         let m = ServerMsg::Data {
             tag: u64::MAX,
             seq: u64::MAX,
             ack: u64::MAX,
+            upto: u64::MAX,
             events: vec![Event::Private {
                 ts: u64::MAX,
                 peer: "\u{1F600}".repeat(MAX_NAME),

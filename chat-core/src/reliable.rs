@@ -120,6 +120,11 @@ impl<Out: Clone, In> Endpoint<Out, In> {
         self.unacked.into_iter().map(|u| u.msg).collect()
     }
 
+    /// Everything up to this sequence number has been acknowledged by the peer.
+    pub fn ack_of_peer(&self) -> u64 {
+        self.unacked.front().map_or(self.next_seq - 1, |u| u.seq - 1)
+    }
+
     /// The peer acknowledged everything up to `ack`.
     pub fn on_ack(&mut self, ack: u64) {
         while self.unacked.front().is_some_and(|u| u.seq <= ack) {

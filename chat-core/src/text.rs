@@ -177,7 +177,7 @@ pub fn event_line(e: &Event) -> String {
         Event::Who { names, .. } => {
             format!("online: {}", names.iter().map(|n| v(n)).collect::<Vec<_>>().join(", "))
         }
-        Event::Refused { reason } => format!("refused: {}", v(reason)),
+        Event::Refused { reason, .. } => format!("refused: {}", v(reason)),
         Event::Goodbye => "goodbye".into(),
         Event::Kicked => "you were removed by the operator".into(),
         Event::Shutdown => "the server is shutting down".into(),
@@ -211,6 +211,7 @@ pub fn client_line(e: &ClientEvent) -> String {
         }
         ClientEvent::Reconnected => "reconnected".into(),
         ClientEvent::Notice(text) => text.clone(),
+        ClientEvent::Accepted(_) => String::new(),
         ClientEvent::AddressChanged => "your network address changed; still connected".into(),
         ClientEvent::Room(ev) => match event_ts(ev) {
             Some(ts) => format!("[{}] {}", clock(ts), event_line(ev)),
@@ -286,7 +287,7 @@ mod tests {
         assert_eq!(event_line(&e), "b\\u{202e}ob: ^[[2Jx");
         let e = Event::Who { names: vec!["ann".into(), "\u{1b}c".into()], last: true };
         assert_eq!(event_line(&e), "online: ann, ^[c");
-        let e = Event::Refused { reason: "no\r\nuser".into() };
+        let e = Event::Refused { reason: "no\r\nuser".into(), request: 0 };
         assert_eq!(event_line(&e), "refused: no^M^Juser");
         let e = ClientEvent::Closed(CloseReason::Refused("taken\u{7}".into()));
         assert_eq!(client_line(&e), "login refused: taken^G");

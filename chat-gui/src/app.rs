@@ -175,6 +175,8 @@ impl ChatApp {
                         c.status = Status::Reconnecting(what);
                     }
                 }
+                // Honest sending (a line shown as sent once accepted) is not wired in yet.
+                ClientEvent::Accepted(_) => {}
                 ClientEvent::Notice(text) => {
                     if let Some(c) = &mut self.chat {
                         c.notice(text);
@@ -201,7 +203,7 @@ impl ChatApp {
                             self.unread += 1;
                         }
                         c.apply(&ev);
-                    } else if let Event::Refused { reason } = ev {
+                    } else if let Event::Refused { reason, .. } = ev {
                         self.form.notice = Some(reason);
                     }
                 }

@@ -162,7 +162,7 @@ impl ChatView {
                     self.users = all;
                 }
             }
-            Event::Refused { reason } => {
+            Event::Refused { reason, .. } => {
                 self.lines.push(Line {
                     ts: None,
                     kind: Kind::Error,

@@ -50,7 +50,7 @@ impl Session {
                         match thread_end.try_recv::<Command>() {
                             Ok(Command::Line(line)) => {
                                 if let Err(reason) = conn.client.input(&line, Instant::now()) {
-                                    let _ = tx.send(ClientEvent::Room(Event::Refused { reason }));
+                                    let _ = tx.send(ClientEvent::Room(Event::Refused { reason, request: 0 }));
                                     repaint();
                                 }
                             }

@@ -44,7 +44,7 @@ fn lines_names_and_refusals_on_the_chat_screen_are_shown_visibly() {
         name: "\u{3164}".into(),
         reason: chat_core::protocol::LeftReason::Quit,
     });
-    view.apply(&Event::Refused { reason: "no user named \u{202e}x".into() });
+    view.apply(&Event::Refused { reason: "no user named \u{202e}x".into(), request: 0 });
     h.state_mut().chat = Some(view);
     h.step();
     h.step();

@@ -47,19 +47,19 @@ fn rogue_server(stop: Arc<AtomicBool>) -> (std::net::SocketAddr, std::thread::Jo
                     if next_seq == 1 {
                         next_seq += events.len() as u64;
                     }
-                    reply(&ServerMsg::Data { tag, seq: 1, ack: 0, events });
+                    reply(&ServerMsg::Data { tag, seq: 1, ack: 0, upto: 2, events });
                 }
                 Ok(ClientMsg::Data { seq, reqs, .. }) => {
                     let ack = seq + reqs.len() as u64 - 1;
                     let events =
                         if reqs.contains(&protocol::Request::Quit) { vec![Event::Goodbye] } else { vec![] };
                     if events.is_empty() {
-                        reply(&ServerMsg::Ack { tag, ack });
+                        reply(&ServerMsg::Ack { tag, ack, upto: next_seq - 1 });
                     } else {
-                        reply(&ServerMsg::Data { tag, seq: next_seq, ack, events });
+                        reply(&ServerMsg::Data { tag, seq: next_seq, ack, upto: next_seq, events });
                     }
                 }
-                Ok(ClientMsg::Ack { .. }) => reply(&ServerMsg::Ack { tag, ack: 0 }),
+                Ok(ClientMsg::Ack { .. }) => reply(&ServerMsg::Ack { tag, ack: 0, upto: 0 }),
                 _ => {}
             }
         }

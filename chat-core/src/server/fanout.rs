@@ -321,7 +321,7 @@ impl Outbox {
     /// Writes the `ServerMsg::Data` datagram for events `first .. first + n` into `buf`, byte
     /// for byte what `protocol::encode` would give.
     fn encode(&self, first: u64, n: u64, tag: u64, ack: u64, log: &Log, buf: &mut Vec<u8>) {
-        protocol::data_header(buf, tag, first, ack, n);
+        protocol::data_header(buf, tag, first, ack, self.last_seq(), n);
         for seq in first..first + n {
             // Every unacknowledged event is held (its log entry is kept while a piece names it).
             if let Some(b) = self.bytes_of(seq, log) {
@@ -386,7 +386,10 @@ mod tests {
             ob.transmit(now, &log, 9, 1 << 40, &mut Vec::new(), &mut |d| sent.push(d.to_vec()));
         assert_eq!((datagrams, fresh), (1, 4));
         let events = vec![admin(0), admin(1), Event::Goodbye, admin(2)];
-        assert_eq!(sent, [protocol::encode(&ServerMsg::Data { tag: 9, seq: 1, ack: 1 << 40, events })]);
+        assert_eq!(
+            sent,
+            [protocol::encode(&ServerMsg::Data { tag: 9, seq: 1, ack: 1 << 40, upto: 4, events })]
+        );
         assert_eq!(ob.pieces(), 3, "log 0-1, the private one, log 2");
         assert_eq!(ob.oldest_log_pos(), Some(0));
         ob.on_ack(2);

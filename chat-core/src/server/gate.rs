@@ -260,7 +260,7 @@ impl Room {
                 (
                     end,
                     history
-                        .map(|e| Private { after: end, bytes: encode_event(&e), ends_who: false })
+                        .map(|e| Private { after: end, bytes: encode_event(&e), answers: 0, ends_who: false })
                         .collect(),
                 )
             }

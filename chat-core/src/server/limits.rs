@@ -6,7 +6,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// A token bucket: `burst` tokens at most, refilled at `rate` per second.
@@ -49,16 +49,22 @@ pub struct AddrLimits {
     pub requests: Bucket,
 }
 
-/// Per-address buckets in a fixed table.
+/// Per-address buckets in a fixed table; datagram buckets per source socket (address and
+/// port) in another.
 #[derive(Debug)]
 pub struct AddrTable {
     key: RandomState,
     slots: Box<[AddrLimits]>,
+    sockets: Box<[Bucket]>,
 }
 
 impl Default for AddrTable {
     fn default() -> Self {
-        AddrTable { key: RandomState::new(), slots: vec![AddrLimits::default(); SLOTS].into_boxed_slice() }
+        AddrTable {
+            key: RandomState::new(),
+            slots: vec![AddrLimits::default(); SLOTS].into_boxed_slice(),
+            sockets: vec![Bucket::default(); SLOTS].into_boxed_slice(),
+        }
     }
 }
 
@@ -75,6 +81,13 @@ impl AddrTable {
         };
         let i = (self.key.hash_one(key) % SLOTS as u64) as usize;
         &mut self.slots[i]
+    }
+
+    /// The datagram bucket of one source socket: checked before a datagram is decoded, so a
+    /// flood from one socket costs a hash per datagram and leaves the others' alone.
+    pub fn socket(&mut self, addr: SocketAddr) -> &mut Bucket {
+        let i = (self.key.hash_one(addr) % SLOTS as u64) as usize;
+        &mut self.sockets[i]
     }
 }
 

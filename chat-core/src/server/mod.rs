@@ -60,6 +60,10 @@ pub struct Config {
     pub login_burst: f64,
     /// …then this many per second (default 2).
     pub login_rate: f64,
+    /// Datagrams from one source socket (address and port) in a burst (default 4000)…
+    pub datagram_burst: f64,
+    /// …then this many per second (default 2000); more are dropped before they are decoded.
+    pub datagram_rate: f64,
 }
 
 impl Default for Config {
@@ -75,6 +79,8 @@ impl Default for Config {
             ip_rate: 25.0,
             login_burst: 20.0,
             login_rate: 2.0,
+            datagram_burst: 4000.0,
+            datagram_rate: 2000.0,
         }
     }
 }
@@ -91,6 +97,8 @@ impl Config {
             ip_rate: 1e12,
             login_burst: 1e12,
             login_rate: 1e12,
+            datagram_burst: 1e12,
+            datagram_rate: 1e12,
             ..self
         }
     }
@@ -137,7 +145,8 @@ pub struct Stats {
     pub malformed: u64,
     /// Well-formed datagrams with an unknown token or from the wrong address.
     pub rejected: u64,
-    /// Requests refused by a rate limit.
+    /// Requests refused by a rate limit (and datagrams dropped, undecoded, over a source's
+    /// datagram budget).
     pub rate_limited: u64,
     /// Events delivered (first transmissions).
     pub delivered: u64,

@@ -85,6 +85,10 @@ enum Inbound {
 struct Private {
     after: u64,
     bytes: Shared,
+    /// The request this answers (a refusal), 0 for none: requests are acknowledged only up
+    /// to before the first one whose answer is still here, so that a client learns of a
+    /// refusal no later than of the acknowledgement.
+    answers: u64,
     /// The last event of a `Who` answer.
     ends_who: bool,
 }
@@ -135,6 +139,13 @@ impl Session {
     /// The oldest room-log position this session may still send (again).
     fn oldest_needed(&self) -> u64 {
         self.outbox.oldest_log_pos().unwrap_or(self.cursor)
+    }
+
+    /// The acknowledgement of requests to send: everything delivered, but not past a request
+    /// whose answer has not been taken to be sent yet.
+    fn safe_ack(&self) -> u64 {
+        let floor = self.private.iter().filter(|p| p.answers > 0).map(|p| p.answers).min();
+        floor.map_or(self.link.ack(), |f| self.link.ack().min(f - 1))
     }
 
     fn who_pending(&self) -> bool {
@@ -289,6 +300,11 @@ impl Room {
 
     /// Handles one datagram from `from`; what it answers goes to `send`.
     pub fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], now: Instant, send: &mut Send<'_>) {
+        let (burst, rate) = (self.cfg.datagram_burst, self.cfg.datagram_rate);
+        if !self.addr_limits.socket(from).take(1.0, burst, rate, now) {
+            self.stats.rate_limited += 1;
+            return;
+        }
         let msg: ClientMsg = match protocol::decode(bytes) {
             Ok(m) => m,
             Err(DecodeError::Version(Some(1))) => return self.on_old_client(from, bytes, now, send),
@@ -311,12 +327,14 @@ impl Room {
                 }
                 let Some(s) = self.sessions.get_mut(&token) else { return };
                 s.outbox.on_ack(ack);
+                // What becomes deliverable is numbered on from what was delivered before.
+                let first = s.link.ack() + 1;
                 let mut ready = Vec::new();
                 for (i, r) in reqs.into_iter().enumerate() {
                     ready.extend(s.link.on_data_with(seq.saturating_add(i as u64), now, || inbound(r)));
                 }
-                for r in ready {
-                    self.on_request(token, r, now);
+                for (k, r) in ready.into_iter().enumerate() {
+                    self.on_request(token, first + k as u64, r, now);
                 }
             }
             ClientMsg::Ack { token, ack } => {
@@ -327,7 +345,8 @@ impl Room {
                 s.outbox.on_ack(ack);
                 // A bare ack is also the client's heartbeat: answer it, so that an idle client
                 // knows the server is there.
-                send(from, &protocol::encode(&ServerMsg::Ack { tag: s.tag, ack: s.link.ack() }));
+                let (ack, upto) = (s.safe_ack(), s.outbox.last_seq());
+                send(from, &protocol::encode(&ServerMsg::Ack { tag: s.tag, ack, upto }));
             }
             ClientMsg::PathResponse { token, challenge } => {
                 self.on_path_response(token, challenge, from, now)
@@ -348,7 +367,7 @@ impl Room {
         }
     }
 
-    fn on_request(&mut self, token: u64, req: Inbound, now: Instant) {
+    fn on_request(&mut self, token: u64, seq: u64, req: Inbound, now: Instant) {
         let Some(s) = self.sessions.get(&token) else { return };
         if s.closing.is_some() {
             return;
@@ -356,7 +375,7 @@ impl Room {
         let name = s.name.clone();
         let req = match req {
             Inbound::Invalid(reason) => {
-                self.send_to(token, Event::Refused { reason }, now);
+                self.answer(token, seq, reason, now);
                 return;
             }
             Inbound::Req(Request::Quit) => {
@@ -365,7 +384,7 @@ impl Room {
             }
             Inbound::Req(r) => r,
         };
-        if !self.take_token(token, now) {
+        if !self.take_token(token, seq, now) {
             return;
         }
         match req {
@@ -395,11 +414,7 @@ impl Room {
                         self.send_to(token, Event::Private { ts, peer, sent: true, text }, now);
                     }
                 }
-                None => self.send_to(
-                    token,
-                    Event::Refused { reason: format!("no user named {to:?} is online") },
-                    now,
-                ),
+                None => self.answer(token, seq, format!("no user named {to:?} is online"), now),
             },
             Request::Who => {
                 // One answer in flight at a time: a request meanwhile is answered by it.
@@ -443,7 +458,7 @@ impl Room {
 
     /// Takes one rate-limit token from the session and from its address; refuses (telling the
     /// user, at most once a second) when either has none left.
-    fn take_token(&mut self, token: u64, now: Instant) -> bool {
+    fn take_token(&mut self, token: u64, seq: u64, now: Instant) -> bool {
         let cfg = &self.cfg;
         let Some(s) = self.sessions.get_mut(&token) else { return false };
         let ip_ok =
@@ -460,14 +475,24 @@ impl Room {
             } else {
                 format!("slow down: at most {} lines at once, then {} per second", cfg.burst, cfg.rate)
             };
-            self.send_to(token, Event::Refused { reason }, now);
+            self.answer(token, seq, reason, now);
         }
         false
     }
 
-    /// An event for one session, after every broadcast logged so far. A session whose queue
-    /// is full is dropped instead (as one too far behind).
+    /// The refusal of request `seq` of a session.
+    fn answer(&mut self, token: u64, seq: u64, reason: String, now: Instant) {
+        self.queue_for(token, Event::Refused { reason, request: seq }, seq, now);
+    }
+
+    /// An event for one session, after every broadcast logged so far.
     fn send_to(&mut self, token: u64, e: Event, now: Instant) {
+        self.queue_for(token, e, 0, now);
+    }
+
+    /// [`send_to`](Self::send_to) for an event that answers request `answers` (0: none). A
+    /// session whose queue is full is dropped instead (as one too far behind).
+    fn queue_for(&mut self, token: u64, e: Event, answers: u64, now: Instant) {
         let end = self.log.end();
         let Some(s) = self.sessions.get_mut(&token) else { return };
         let bytes = encode_event(&e);
@@ -478,7 +503,7 @@ impl Room {
             return;
         }
         s.private_bytes += bytes.len();
-        s.private.push_back(Private { after: end, bytes, ends_who: false });
+        s.private.push_back(Private { after: end, bytes, answers, ends_who: false });
     }
 
     /// An event for every session (but `except`) not leaving: logged once; each session takes
@@ -509,7 +534,7 @@ impl Room {
             Some((reason, event)) => {
                 let bytes = encode_event(&event);
                 s.private_bytes += bytes.len();
-                s.private.push_back(Private { after: end, bytes, ends_who: false });
+                s.private.push_back(Private { after: end, bytes, answers: 0, ends_who: false });
                 s.closing = Some((now, end));
                 reason
             }
@@ -564,6 +589,7 @@ impl Room {
                         s.private.push_back(Private {
                             after: end,
                             bytes: Arc::clone(&shutdown),
+                            answers: 0,
                             ends_who: false,
                         });
                         s.closing = Some((now, end));
@@ -638,7 +664,7 @@ impl Room {
             if let Some(wait_until) = take_events(s, log, now) {
                 earliest(wait_until);
             }
-            let ack = s.link.ack();
+            let ack = s.safe_ack();
             let (addr, tag) = (s.addr, s.tag);
             let (datagrams, fresh) =
                 s.outbox.transmit(now, log, tag, ack, &mut self.scratch, &mut |d: &[u8]| send(addr, d));
@@ -646,7 +672,7 @@ impl Room {
             if datagrams > 0 {
                 s.link.ack_sent();
             } else if s.link.poll_ack(now) {
-                send(addr, &protocol::encode(&ServerMsg::Ack { tag, ack }));
+                send(addr, &protocol::encode(&ServerMsg::Ack { tag, ack, upto: s.outbox.last_seq() }));
             }
             if let Some(t) = s.outbox.next_timeout() {
                 earliest(t);

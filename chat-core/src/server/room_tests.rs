@@ -498,3 +498,36 @@ fn a_reconnect_refused_by_a_passing_limit_tries_again_later() {
     assert!(got.contains(&ClientEvent::Reconnected), "{got:?}");
     assert!(net.room.stats().refused_logins >= 1, "the limit did refuse it at first");
 }
+
+#[test]
+fn a_request_is_either_accepted_or_refused_by_its_id_never_both() {
+    let mut net = Net::new(Config::default());
+    let ann = net.join("ann", true);
+    net.join("bob", true);
+    net.events(ann);
+    let now = net.now;
+    let c = &mut net.clients[ann].1;
+    let to_nobody = c.input("/msg nobody hi", now).unwrap().unwrap();
+    let hello = c.input("hello", now).unwrap().unwrap();
+    let to_bob = c.input("/msg bob psst", now).unwrap().unwrap();
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        net.step(Duration::from_millis(30));
+        got.extend(net.events(ann));
+    }
+    let accepted: Vec<u64> =
+        got.iter().filter_map(|e| if let ClientEvent::Accepted(id) = e { Some(*id) } else { None }).collect();
+    let refused: Vec<u64> = got
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Room(Event::Refused { request, .. }) => Some(*request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, [to_nobody], "{got:?}");
+    assert_eq!(accepted, [hello, to_bob], "{got:?}");
+    // The refusal comes before any acknowledgement past it.
+    let refused_at = got.iter().position(|e| matches!(e, ClientEvent::Room(Event::Refused { .. })));
+    let first_accept = got.iter().position(|e| matches!(e, ClientEvent::Accepted(_)));
+    assert!(refused_at < first_accept, "{got:?}");
+}
