@@ -6,7 +6,10 @@
 //! and events print one per line. Exit codes: 0 clean quit, 1 unreachable server, 2 name refused
 //! or bad arguments.
 
+mod editor;
 mod term;
+
+use editor::{Action, Editor};
 
 use chat_core::client::{CONNECT_TIMEOUT, ClientEvent, CloseReason, Connection, probe};
 use chat_core::names::check_name;
@@ -144,7 +147,8 @@ fn run() -> Result<i32, String> {
         eprintln!("chat-cli: --name is required when standard input is not a terminal; try --help");
         return Ok(2);
     }
-    let signals = Signals::block(&[SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
+    // SIGWINCH (a resize) only matters to the terminal mode; blocked, it is read with the others.
+    let signals = Signals::block(&[SIGTERM, SIGINT, term::SIGWINCH]).map_err(|e| e.to_string())?;
     let _room = if args.host { host(server)? } else { None };
     if tty {
         println!("connecting to {server}…");
@@ -295,7 +299,9 @@ fn login(server: SocketAddr, name: &str, signals: &Signals) -> Result<Login, Str
     loop {
         let wait = conn.wait_hint();
         let ready = wait_readable(&[conn.socket(), signals], Some(wait)).map_err(|e| e.to_string())?;
-        if ready.contains(&1) && signals.try_wait().map_err(|e| e.to_string())?.is_some() {
+        if ready.contains(&1)
+            && signals.try_wait().map_err(|e| e.to_string())?.is_some_and(|i| i.signal != term::SIGWINCH)
+        {
             return Ok(Login::Interrupted);
         }
         conn.poll();
@@ -338,7 +344,9 @@ fn chat_lines(conn: &mut Connection, signals: &Signals, listen: bool) -> Result<
             sources.push(&stdin);
         }
         let ready = wait_readable(&sources, Some(wait)).map_err(|e| e.to_string())?;
-        if ready.contains(&1) && signals.try_wait().map_err(|e| e.to_string())?.is_some() {
+        if ready.contains(&1)
+            && signals.try_wait().map_err(|e| e.to_string())?.is_some_and(|i| i.signal != term::SIGWINCH)
+        {
             interrupted = true;
             let _ = conn.client.input("/quit", Instant::now());
         }
@@ -383,102 +391,124 @@ fn chat_lines(conn: &mut Connection, signals: &Signals, listen: bool) -> Result<
     }
 }
 
-/// Terminal mode: raw input with a line editor; arriving events are printed above the line
-/// being typed, which is then redrawn.
+/// Terminal mode: raw input with the line editor ([`editor::Editor`]); arriving events are
+/// printed above the line being typed, which is then redrawn (also when the terminal is
+/// resized). A line the session refuses at once goes back into the editor, with the reason.
 fn chat_tty(conn: &mut Connection, signals: &Signals, style: &Style) -> Result<i32, String> {
     let raw = term::RawMode::enable().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-    let mut input = String::new();
-    let mut utf8 = Vec::new();
-    let mut buf = [0u8; 1024];
+    let mut ed = Editor::new("> ");
+    let mut width = term::terminal_width().unwrap_or(80);
+    let mut names: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
     let mut out = io::stdout().lock();
+    let _ = write!(out, "{}{}", editor::BRACKETED_PASTE_ON, ed.clear_and_render(width));
+    let _ = out.flush();
     let mut interrupted = false;
-    let redraw = |out: &mut io::StdoutLock<'_>, input: &str| {
-        let _ = write!(out, "\r\x1b[K> {input}");
-        let _ = out.flush();
-    };
-    redraw(&mut out, &input);
     let code = loop {
-        let wait = conn.wait_hint();
+        let mut wait = conn.wait_hint();
+        if ed.pending_escape() {
+            // A lone Escape: if nothing follows soon, it was only that.
+            wait = wait.min(ESCAPE_WAIT);
+        }
         let stdin = io::stdin();
         let ready =
             wait_readable(&[conn.socket(), signals, &stdin], Some(wait)).map_err(|e| e.to_string())?;
-        if ready.contains(&1) && signals.try_wait().map_err(|e| e.to_string())?.is_some() {
-            interrupted = true;
-            let _ = conn.client.input("/quit", Instant::now());
+        if ready.is_empty() && ed.pending_escape() {
+            ed.cancel_escape();
+        }
+        if ready.contains(&1) {
+            while let Some(info) = signals.try_wait().map_err(|e| e.to_string())? {
+                if info.signal == term::SIGWINCH {
+                    width = term::terminal_width().unwrap_or(width);
+                    let _ = write!(out, "{}", ed.clear_and_render(width));
+                } else {
+                    interrupted = true;
+                    let _ = conn.client.input("/quit", Instant::now());
+                }
+            }
         }
         if ready.contains(&2) {
             let n = term::read_stdin(&mut buf).unwrap_or(0);
             if n == 0 {
                 let _ = conn.client.input("/quit", Instant::now());
             }
-            for &b in &buf[..n] {
-                match b {
-                    // Ctrl-C, or Ctrl-D on an empty line: leave.
-                    3 => {
+            for action in ed.feed(&buf[..n]) {
+                match action {
+                    Action::Submit(line) if line.trim().is_empty() => {}
+                    Action::Submit(line) => {
+                        let shown = match conn.client.input(&line, Instant::now()) {
+                            // A chat line shows at once, with the time and this user's name.
+                            Ok(_) if !line.starts_with('/') || line.starts_with("//") => {
+                                style.own(line.strip_prefix('/').unwrap_or(&line))
+                            }
+                            Ok(_) => format!("> {}", visible(&line)),
+                            // Refused here (too long, a bad command): back into the editor.
+                            Err(e) => {
+                                ed.set_line(&line);
+                                format!("> {}\r\nerror: {e}", visible(&line))
+                            }
+                        };
+                        for l in shown.split("\r\n") {
+                            let _ = write!(out, "{}", ed.print_above(l, width));
+                        }
+                    }
+                    Action::Interrupt => {
                         interrupted = true;
                         let _ = conn.client.input("/quit", Instant::now());
                     }
-                    4 if input.is_empty() => {
+                    Action::Eof => {
                         let _ = conn.client.input("/quit", Instant::now());
                     }
-                    b'\r' | b'\n' => {
-                        let line = std::mem::take(&mut input);
-                        if line.is_empty() {
-                            continue;
-                        }
-                        match conn.client.input(&line, Instant::now()) {
-                            // A chat line shows at once, with the time and this user's name.
-                            Ok(_) if !line.starts_with('/') || line.starts_with("//") => {
-                                let text = line.strip_prefix('/').unwrap_or(&line);
-                                let _ = write!(out, "\r\x1b[K{}\r\n", style.own(text));
-                            }
-                            Ok(_) => {
-                                let _ = write!(out, "\r\x1b[K> {}\r\n", visible(&line));
-                            }
-                            Err(e) => {
-                                let _ = write!(out, "\r\x1b[K> {}\r\n\x1b[Kerror: {e}\r\n", visible(&line));
-                            }
-                        }
-                    }
-                    // Backspace / Delete.
-                    8 | 127 => {
-                        input.pop();
-                    }
-                    // Ctrl-U: clear the line.
-                    21 => input.clear(),
-                    b if b < 32 => {}
-                    b => {
-                        utf8.push(b);
-                        match std::str::from_utf8(&utf8) {
-                            Ok(s) => {
-                                input.push_str(s);
-                                utf8.clear();
-                            }
-                            Err(e) if e.error_len().is_some() => utf8.clear(),
-                            Err(_) => {}
-                        }
+                    Action::ClearScreen => {
+                        let _ = write!(out, "{}", ed.clear_screen(width));
                     }
                 }
             }
-            redraw(&mut out, &input);
+            let _ = write!(out, "{}", ed.clear_and_render(width));
         }
         conn.poll();
-        let events = conn.client.take_events();
-        if !events.is_empty() {
-            for e in events.iter().filter(|e| !matches!(e, ClientEvent::Accepted(_))) {
-                let (line, bell) = style.line(e);
-                let _ = write!(out, "\r\x1b[K{line}{}\r\n", if bell { "\x07" } else { "" });
+        let mut closed = None;
+        for e in conn.client.take_events() {
+            match &e {
+                ClientEvent::Accepted(_) => continue,
+                ClientEvent::Closed(why) => closed = Some(exit_code(why, interrupted)),
+                ClientEvent::Room(ev) => track_names(&mut names, ev, &mut ed),
+                _ => {}
             }
-            if let Some(ClientEvent::Closed(why)) =
-                events.iter().find(|e| matches!(e, ClientEvent::Closed(_)))
-            {
-                break exit_code(why, interrupted);
-            }
-            redraw(&mut out, &input);
+            let (line, bell) = style.line(&e);
+            let _ = write!(out, "{}{}", ed.print_above(&line, width), if bell { "\x07" } else { "" });
+        }
+        let _ = out.flush();
+        if let Some(code) = closed {
+            break code;
         }
     };
-    let _ = write!(out, "\r\x1b[K");
+    let _ = write!(out, "{}{}", ed.erase(width), editor::BRACKETED_PASTE_OFF);
     let _ = out.flush();
     drop(raw);
     Ok(code)
+}
+
+/// How long a lone Escape waits for the rest of a key sequence.
+const ESCAPE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Keeps the names Tab completes to: who is online, as the room reports it.
+fn track_names(names: &mut Vec<String>, ev: &Event, ed: &mut Editor) {
+    match ev {
+        Event::Joined { name, .. } if !names.contains(name) => names.push(name.clone()),
+        Event::Left { name, .. } => names.retain(|n| n != name),
+        Event::Who { names: part, .. } => {
+            for n in part {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        Event::Line { from, .. } | Event::Action { from, .. } if !names.contains(from) => {
+            names.push(from.clone())
+        }
+        _ => return,
+    }
+    // Only names that are safe to put in the line (the server admits no others).
+    ed.set_completions(names.iter().filter(|n| check_name(n).is_ok()).cloned().collect());
 }

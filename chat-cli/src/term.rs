@@ -49,3 +49,21 @@ pub fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
     let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
+
+/// The signal a terminal sends when its size changed (`SIGWINCH`), to block and read with
+/// `mp_core::mp_ipc::signal::Signals` together with the others. Its default action is to be
+/// ignored, so blocking it changes nothing else.
+pub const SIGWINCH: i32 = libc::SIGWINCH;
+
+/// The width of the terminal in columns (`TIOCGWINSZ`, see `ioctl_tty(2)`), asked of standard
+/// output and then of standard input; `None` when neither is a terminal or it does not say.
+pub fn terminal_width() -> Option<u16> {
+    [1, 0].into_iter().find_map(|fd| {
+        // SAFETY: an all-zero winsize is a valid value (plain integers).
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: TIOCGWINSZ writes one winsize to the valid pointer it is given; a bad or
+        // non-terminal fd makes it fail without touching memory.
+        let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, std::ptr::from_mut(&mut size)) } == 0;
+        (ok && size.ws_col > 0).then_some(size.ws_col)
+    })
+}
