@@ -25,6 +25,10 @@
 //! | `callback=`, `error_callback=` | [`AsyncResult::callback`], [`MapResult::callback`] (run by the caller's next wait) |
 //! | `future.cancel()`, `as_completed`, `wait(FIRST_COMPLETED / ALL_COMPLETED)` | [`AsyncResult::cancel`], [`Pool::as_completed`], [`Pool::wait_any`] / [`Pool::wait_all`] |
 //! | `close()`, `join()`, `terminate()` | [`Pool::close`], [`Pool::join`], [`Pool::terminate`] |
+//! | `JoinableQueue`, `SimpleQueue` | [`mp_ipc::JoinableQueue`] (`task_done` one too many is an error), [`mp_ipc::SimpleQueue`] |
+//! | `RLock`, `Condition` | [`mp_ipc::RLock`], [`mp_ipc::Condition`] (robust: a dead lock holder is reported, never a hang) |
+//! | `Barrier` (`abort`, `reset`, `broken`, `n_waiting`) | [`mp_ipc::Barrier`] (`wait` gives the arrival index; a timeout breaks it) |
+//! | `conn.recv_bytes_into(buf)`, `bytes` in a message | [`mp_ipc::Connection::recv_bytes_into`], [`mp_ipc::Bytes`] (sent as one block) |
 //!
 //! A target returns `()` or a `Result`: `Err` prints `Error: …` on stderr and exits with 1; a
 //! panic prints its message and exits with 1.

@@ -27,6 +27,12 @@ pub enum RecvError {
     Decode(postcard::Error),
     /// Any other operating-system error.
     Io(io::Error),
+    /// `recv_bytes_into`: the message is longer than the buffer (Python's `BufferTooShort`). The
+    /// message was received whole and is here; the buffer is unchanged.
+    BufferTooShort {
+        /// The message.
+        message: Vec<u8>,
+    },
 }
 
 impl RecvError {
@@ -57,6 +63,9 @@ impl fmt::Display for RecvError {
             }
             RecvError::Decode(e) => write!(f, "could not decode the message: {e}"),
             RecvError::Io(e) => write!(f, "receive failed: {e}"),
+            RecvError::BufferTooShort { message } => {
+                write!(f, "a message of {} bytes is longer than the buffer given", message.len())
+            }
         }
     }
 }
@@ -149,6 +158,48 @@ impl From<io::Error> for SendError {
             io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => SendError::Disconnected,
             _ => SendError::Io(e),
         }
+    }
+}
+
+/// Why a wait for a condition (such as [`JoinableQueue::join`](crate::JoinableQueue::join))
+/// ended without it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// Timed form: the deadline passed first.
+    Timeout,
+    /// An unexpected operating-system error.
+    Io(io::Error),
+}
+
+impl WaitError {
+    /// Whether this is [`WaitError::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, WaitError::Timeout)
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::Timeout => f.write_str("timed out waiting"),
+            WaitError::Io(e) => write!(f, "wait failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WaitError::Io(e) => Some(e),
+            WaitError::Timeout => None,
+        }
+    }
+}
+
+impl From<io::Error> for WaitError {
+    fn from(e: io::Error) -> Self {
+        WaitError::Io(e)
     }
 }
 

@@ -128,6 +128,30 @@ pub(crate) struct FrameReader {
     pub(crate) max: usize,
 }
 
+/// A received frame's payload, as [`FrameReader::next`] hands it out.
+enum Payload<'a> {
+    /// Still in the reader's shared buffer.
+    Borrowed(&'a [u8]),
+    /// Read into a buffer of its own.
+    Own(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Own(v) => v,
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Payload::Borrowed(b) => b.to_vec(),
+            Payload::Own(v) => v,
+        }
+    }
+}
+
 /// Where the next frame's payload is.
 enum Ready {
     /// In `buf[start..end]`.
@@ -153,8 +177,8 @@ impl FrameReader {
         self.buf.len() > self.pos || self.large.is_some()
     }
 
-    /// Receives one frame and hands its payload to `f` (or, for a frame read into its own
-    /// buffer, that buffer to `own`).
+    /// Receives one frame and hands its payload to `f`: borrowed from the shared buffer, or the
+    /// frame's own buffer when it was read into one.
     /// `try_only` takes only what is readable now and gives `Empty` when that is not a whole
     /// frame. Otherwise `deadline`: `None` blocks; `Some(t)` waits until `t` and then gives
     /// `Timeout` (a past `t` still takes what is readable now, then gives `Timeout`, not `Empty`).
@@ -163,12 +187,11 @@ impl FrameReader {
         fd: BorrowedFd<'_>,
         deadline: Option<Instant>,
         try_only: bool,
-        f: impl FnOnce(&[u8]) -> R,
-        own: impl FnOnce(Vec<u8>) -> R,
+        f: impl FnOnce(Payload<'_>) -> R,
     ) -> Result<R, RecvError> {
         match self.fill(fd, deadline, try_only)? {
             Ready::Buffered(start, end) => {
-                let r = f(&self.buf[start..end]);
+                let r = f(Payload::Borrowed(&self.buf[start..end]));
                 self.pos = end;
                 if self.pos == self.buf.len() {
                     self.pos = 0;
@@ -179,7 +202,7 @@ impl FrameReader {
                 }
                 Ok(r)
             }
-            Ready::Own(v) => Ok(own(v)),
+            Ready::Own(v) => Ok(f(Payload::Own(v))),
         }
     }
 
@@ -189,7 +212,28 @@ impl FrameReader {
         deadline: Option<Instant>,
         try_only: bool,
     ) -> Result<Vec<u8>, RecvError> {
-        self.next(fd, deadline, try_only, <[u8]>::to_vec, |v| v)
+        self.next(fd, deadline, try_only, |p| p.into_vec())
+    }
+
+    /// Receives one frame into `dst`; returns its length. A frame longer than `dst` is
+    /// consumed and handed back in [`RecvError::BufferTooShort`].
+    pub(crate) fn recv_bytes_into(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        dst: &mut [u8],
+        deadline: Option<Instant>,
+        try_only: bool,
+    ) -> Result<usize, RecvError> {
+        self.next(fd, deadline, try_only, |p| {
+            let bytes = p.as_slice();
+            match dst.get_mut(..bytes.len()) {
+                Some(room) => {
+                    room.copy_from_slice(bytes);
+                    Ok(bytes.len())
+                }
+                None => Err(RecvError::BufferTooShort { message: p.into_vec() }),
+            }
+        })?
     }
 
     pub(crate) fn recv<T: DeserializeOwned>(
@@ -198,7 +242,7 @@ impl FrameReader {
         deadline: Option<Instant>,
         try_only: bool,
     ) -> Result<T, RecvError> {
-        self.next(fd, deadline, try_only, decode, |v| decode(&v))?
+        self.next(fd, deadline, try_only, |p| decode(p.as_slice()))?
     }
 
     fn fill(

@@ -7,11 +7,18 @@
 //! | `Pipe(duplex=False)` | [`Pipe::simplex`] → [`PipeReader`] + [`PipeWriter`] |
 //! | `conn.send(obj)` / `conn.recv()` | `send(&value)` / `recv::<T>()` (postcard, length-framed) |
 //! | `conn.send_bytes` / `recv_bytes` / `poll(t)` | `send_bytes` / `recv_bytes` / `poll(t)` |
+//! | `conn.recv_bytes_into(buf)` | [`Connection::recv_bytes_into`] ([`RecvError::BufferTooShort`] holds a longer message) |
+//! | `bytes` inside a sent object | [`Bytes`] (one block on the wire, not byte by byte) |
 //! | `Queue(maxsize)` | [`Queue::new`]`(maxsize)` |
 //! | `q.put(x, block, timeout)` | [`Queue::put`], [`Queue::try_put`], [`Queue::put_timeout`] |
 //! | `q.get(block, timeout)` | [`Queue::get`], [`Queue::try_get`], [`Queue::get_timeout`] |
 //! | `q.qsize()`, `empty()`, `full()`, `close()` | the same names (`qsize` is exact) |
+//! | `JoinableQueue(maxsize)`: `task_done()`, `join()` | [`JoinableQueue`]: [`task_done`](JoinableQueue::task_done) (error on one too many), [`join`](JoinableQueue::join), [`join_timeout`](JoinableQueue::join_timeout) |
+//! | `SimpleQueue()`: `put`, `get`, `empty` | [`SimpleQueue`] |
 //! | `Lock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier` | [`Lock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Barrier`] |
+//! | `RLock` | [`RLock`] (re-entrant by its owner thread; robust like [`Lock`]) |
+//! | `Condition(lock)`: `wait`, `wait_for`, `notify(n)`, `notify_all` | [`Condition`] (over an [`RLock`] or a [`Lock`]) |
+//! | `Barrier(parties)`: `wait`, `abort`, `reset`, `broken`, `n_waiting` | [`Barrier`]: [`wait`](Barrier::wait) gives the arrival index; a timeout breaks it ([`BarrierError`]) |
 //! | `Value(typecode, v)`, `Array(typecode, seq)` | [`Value`], [`Array`] (for [`Plain`] data) |
 //! | `shared_memory.SharedMemory(name)` | [`SharedMemory`] (`shm_open`) |
 //! | POSIX message queues (`mq_open`) | [`MessageQueue`] |
@@ -53,12 +60,17 @@
 //! ```
 #![deny(missing_docs)]
 
+mod barrier;
+mod bytes;
+mod condition;
 mod error;
 mod frame;
+mod joinable;
 mod mapping;
 mod mq;
 mod pipe;
 mod queue;
+mod rlock;
 mod shm;
 pub mod signal;
 mod sock;
@@ -66,13 +78,18 @@ mod sync;
 mod sys;
 mod wait;
 
-pub use error::{RecvError, SendError};
+pub use barrier::{Barrier, BarrierError};
+pub use bytes::Bytes;
+pub use condition::{Condition, ConditionError, ConditionGuard};
+pub use error::{RecvError, SendError, WaitError};
+pub use joinable::{JoinableQueue, SimpleQueue, TaskDoneError};
 pub use mq::{MessageQueue, MqAttributes};
 pub use pipe::{Connection, Pipe, PipeReader, PipeWriter};
 pub use queue::{DEFAULT_CAPACITY, Queue};
+pub use rlock::{RLock, RLockGuard};
 pub use shm::{Array, ArrayGuard, Guard, Plain, SharedMemory, Value};
 pub use sock::{set_recv_buffer, set_send_buffer};
-pub use sync::{Barrier, BoundedSemaphore, Event, Lock, LockGuard, LockResult, OwnerDied, Semaphore};
+pub use sync::{BoundedSemaphore, Event, Lock, LockGuard, LockResult, OwnerDied, Semaphore};
 pub use sys::{getrandom, trim_heap};
 pub use wait::wait_readable;
 

@@ -139,6 +139,77 @@ macro_rules! recv_methods {
             self.reader.recv_bytes(self.fd.as_fd(), deadline_after(timeout), false)
         }
 
+        /// Receives one message as raw bytes, waiting until `deadline` at the latest.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes_timeout`](Self::recv_bytes_timeout).
+        pub fn recv_bytes_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, RecvError> {
+            self.reader.recv_bytes(self.fd.as_fd(), Some(deadline), false)
+        }
+
+        /// Receives one message as raw bytes into `buf`, without allocating for it, and returns
+        /// its length (Python's `recv_bytes_into`).
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes`](Self::recv_bytes), plus [`RecvError::BufferTooShort`] for a message
+        /// longer than `buf`: the message is consumed and handed back in the error.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let (mut rx, tx) = mp_ipc::Pipe::simplex()?;
+        /// tx.send_bytes(b"hello")?;
+        /// tx.send_bytes(b"a longer message")?;
+        /// let mut buf = [0u8; 8];
+        /// let n = rx.recv_bytes_into(&mut buf)?;
+        /// assert_eq!(&buf[..n], b"hello");
+        /// match rx.recv_bytes_into(&mut buf) {
+        ///     Err(mp_ipc::RecvError::BufferTooShort { message }) => assert_eq!(message, b"a longer message"),
+        ///     other => panic!("{other:?}"),
+        /// }
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, None, false)
+        }
+
+        /// As [`recv_bytes_into`](Self::recv_bytes_into), only if a whole message is there now.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes_into`](Self::recv_bytes_into), plus [`RecvError::Empty`].
+        pub fn try_recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, None, true)
+        }
+
+        /// As [`recv_bytes_into`](Self::recv_bytes_into), waiting at most `timeout`.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes_into`](Self::recv_bytes_into), plus [`RecvError::Timeout`].
+        pub fn recv_bytes_into_timeout(
+            &mut self,
+            buf: &mut [u8],
+            timeout: Duration,
+        ) -> Result<usize, RecvError> {
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, deadline_after(timeout), false)
+        }
+
+        /// As [`recv_bytes_into`](Self::recv_bytes_into), waiting until `deadline` at the latest.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes_into_timeout`](Self::recv_bytes_into_timeout).
+        pub fn recv_bytes_into_deadline(
+            &mut self,
+            buf: &mut [u8],
+            deadline: Instant,
+        ) -> Result<usize, RecvError> {
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, Some(deadline), false)
+        }
+
         /// Whether a message (or end of stream) can be received now, waiting at most `timeout`
         /// for one (Python's `Connection.poll(timeout)`; `Duration::ZERO` does not wait).
         ///

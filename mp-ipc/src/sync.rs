@@ -1,5 +1,6 @@
-//! Synchronisation across forked processes: [`Lock`], [`Semaphore`], [`BoundedSemaphore`],
-//! [`Event`] and [`Barrier`] (Python's `multiprocessing` names).
+//! Synchronisation across forked processes: [`Lock`], [`Semaphore`], [`BoundedSemaphore`] and
+//! [`Event`] (Python's `multiprocessing` names), and the wake-up protocol every waiting type in
+//! this crate uses ([`wait_on`], [`wait_ready`]).
 //!
 //! Each lives in a small anonymous shared mapping: make it before forking, and every child
 //! forked afterwards shares it. Waiting sleeps in the kernel (a futex, or a robust pthread mutex
@@ -97,6 +98,11 @@ impl Lock {
         Ok(Lock { map })
     }
 
+    /// The mutex, for types built over a lock ([`Condition`](crate::Condition)).
+    pub(crate) fn raw(&self) -> &RawMutex {
+        &self.map
+    }
+
     fn take(&self, deadline: Option<Instant>) -> Option<LockResult<LockGuard<'_>>> {
         let how = lock_raw(&self.map, deadline)?;
         let g = LockGuard { lock: &self.map };
@@ -148,6 +154,27 @@ pub(crate) fn lock_raw(m: &RawMutex, deadline: Option<Instant>) -> Option<Locked
     match m.lock(deadline) {
         Ok(r) => r,
         Err(e) => panic!("process-shared lock failed: {e}"),
+    }
+}
+
+/// Holds a raw mutex of this crate's shared state; unlocks it on drop (no hand-paired
+/// lock/unlock).
+pub(crate) struct RawGuard<'a> {
+    mutex: &'a RawMutex,
+}
+
+impl RawGuard<'_> {
+    /// Locks `mutex`, waiting as long as it takes; also says whether a holder died.
+    pub(crate) fn lock(mutex: &RawMutex) -> (RawGuard<'_>, Locked) {
+        let how = lock_raw(mutex, None).unwrap_or(Locked::Clean);
+        (RawGuard { mutex }, how)
+    }
+}
+
+impl Drop for RawGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard took the lock in `RawGuard::lock` and is its only holder.
+        unsafe { self.mutex.unlock() };
     }
 }
 
@@ -536,134 +563,6 @@ impl Event {
     ///
     /// As [`wait`](Self::wait).
     pub fn wait_deadline(&self, deadline: Instant) -> io::Result<bool> {
-        self.wait_until(Some(deadline))
-    }
-}
-
-#[repr(C)]
-struct BarrierState {
-    lock: RawMutex,
-    /// Arrived in the current generation (changed only under `lock`).
-    count: AtomicU32,
-    /// Bumped each time the barrier opens; waiters sleep on it.
-    generation: AtomicU32,
-    sleepers: AtomicU32,
-    parties: u32,
-}
-
-/// Lets `parties` processes wait until all of them have arrived (Python's `Barrier`).
-///
-/// A waiter that times out leaves again, so the others keep waiting for a full set. A process
-/// that dies while waiting still counts as arrived.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// let barrier = mp_ipc::Barrier::new(2)?;
-/// assert_eq!(barrier.wait_timeout(Duration::from_millis(5))?, None);
-/// let child = mp_core::spawn(|| barrier.wait().map(drop))?;
-/// let leader = barrier.wait_timeout(Duration::from_secs(10))?.expect("both arrived");
-/// let _ = leader; // exactly one of the two is the leader
-/// assert!(child.join()?.success());
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct Barrier {
-    map: Mapping<BarrierState>,
-}
-
-impl fmt::Debug for Barrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Barrier").field("parties", &self.map.parties).finish()
-    }
-}
-
-impl Barrier {
-    /// A barrier for `parties` processes (at least 1).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for 0 parties, or the `mmap` error.
-    pub fn new(parties: u32) -> io::Result<Barrier> {
-        if parties == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a barrier needs at least one party"));
-        }
-        // SAFETY: the closure initialises the mutex and writes every other field.
-        let map = unsafe {
-            Mapping::new(0, |p: *mut BarrierState| {
-                RawMutex::init(&raw mut (*p).lock)?;
-                (&raw mut (*p).count).write(AtomicU32::new(0));
-                (&raw mut (*p).generation).write(AtomicU32::new(0));
-                (&raw mut (*p).sleepers).write(AtomicU32::new(0));
-                (&raw mut (*p).parties).write(parties);
-                Ok(())
-            })?
-        };
-        Ok(Barrier { map })
-    }
-
-    /// Number of parties.
-    pub fn parties(&self) -> u32 {
-        self.map.parties
-    }
-
-    fn wait_until(&self, deadline: Option<Instant>) -> io::Result<Option<bool>> {
-        let s = &*self.map;
-        lock_raw(&s.lock, None);
-        let generation = s.generation.load(Ordering::Acquire);
-        let arrived = s.count.fetch_add(1, Ordering::Relaxed) + 1;
-        if arrived >= s.parties {
-            s.count.store(0, Ordering::Relaxed);
-            s.generation.fetch_add(1, Ordering::SeqCst);
-            // SAFETY: held since the lock call above.
-            unsafe { s.lock.unlock() };
-            wake_waiters(&s.generation, &s.sleepers, i32::MAX);
-            return Ok(Some(true));
-        }
-        // SAFETY: held since the lock call above.
-        unsafe { s.lock.unlock() };
-        loop {
-            if s.generation.load(Ordering::Acquire) != generation {
-                return Ok(Some(false));
-            }
-            if wait_on(&s.generation, &s.sleepers, generation, deadline)? == Wake::TimedOut {
-                lock_raw(&s.lock, None);
-                let opened = s.generation.load(Ordering::Acquire) != generation;
-                if !opened {
-                    s.count.fetch_sub(1, Ordering::Relaxed);
-                }
-                // SAFETY: held since the lock call just above.
-                unsafe { s.lock.unlock() };
-                return Ok(opened.then_some(false));
-            }
-        }
-    }
-
-    /// Waits for all parties; returns `true` in exactly one of them (the "leader").
-    ///
-    /// # Errors
-    ///
-    /// An unexpected `futex` or lock error.
-    pub fn wait(&self) -> io::Result<bool> {
-        self.wait_until(None).map(|r| r.unwrap_or(false))
-    }
-
-    /// Waits at most `timeout`: `Some(is_leader)` when the barrier opened, `None` on timeout
-    /// (this process then no longer counts as arrived).
-    ///
-    /// # Errors
-    ///
-    /// As [`wait`](Self::wait).
-    pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<bool>> {
-        self.wait_until(deadline_after(timeout))
-    }
-
-    /// Waits until `deadline` at the latest; as [`wait_timeout`](Self::wait_timeout).
-    ///
-    /// # Errors
-    ///
-    /// As [`wait`](Self::wait).
-    pub fn wait_deadline(&self, deadline: Instant) -> io::Result<Option<bool>> {
         self.wait_until(Some(deadline))
     }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 use common::{LONG, join_ok, serial};
-use mp_ipc::{Pipe, RecvError, SendError};
+use mp_ipc::{Bytes, Pipe, RecvError, SendError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -234,4 +234,70 @@ fn descriptors_are_close_on_exec() {
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
     }
+}
+
+#[test]
+fn recv_bytes_into_fills_the_callers_buffer_from_another_process() {
+    let _s = serial();
+    let (mut rx, tx) = Pipe::simplex().unwrap();
+    let sizes = [0usize, 1, 100, 64 << 10, (1 << 20) + 7];
+    let child = mp_core::spawn(move || {
+        for &n in &sizes {
+            let v: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            tx.send_bytes(&v).unwrap();
+        }
+        tx.send_bytes(&[7u8; 10]).unwrap();
+    })
+    .unwrap();
+    let mut buf = vec![0xAAu8; 2 << 20];
+    for n in sizes {
+        let got = rx.recv_bytes_into_timeout(&mut buf, LONG).unwrap();
+        assert_eq!(got, n);
+        assert!(buf[..n].iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "{n} bytes intact");
+    }
+    // Too long for the buffer: consumed, handed back whole, the buffer untouched.
+    let mut small = [0u8; 4];
+    match rx.recv_bytes_into_deadline(&mut small, Instant::now() + LONG) {
+        Err(RecvError::BufferTooShort { message }) => assert_eq!(message, [7u8; 10]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(small, [0; 4]);
+    assert!(join_ok(&child, LONG).success());
+    assert!(rx.recv_bytes_into(&mut buf).unwrap_err().is_disconnected());
+}
+
+#[test]
+fn recv_bytes_into_has_every_waiting_form() {
+    let (mut a, b) = Pipe::duplex().unwrap();
+    let mut buf = [0u8; 16];
+    assert!(a.try_recv_bytes_into(&mut buf).unwrap_err().is_empty());
+    let t = Instant::now();
+    assert!(a.recv_bytes_into_timeout(&mut buf, Duration::from_millis(30)).unwrap_err().is_timeout());
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    assert!(a.recv_bytes_deadline(Instant::now()).unwrap_err().is_timeout());
+    b.send_bytes(b"abc").unwrap();
+    b.send_bytes(b"de").unwrap();
+    assert_eq!(a.try_recv_bytes_into(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+    assert_eq!(a.recv_bytes_deadline(Instant::now() + LONG).unwrap(), b"de");
+}
+
+#[test]
+fn bytes_travel_as_one_block_and_decode_as_a_vec() {
+    let _s = serial();
+    let (mut rx, tx) = Pipe::simplex().unwrap();
+    let data: Vec<u8> = (0..(1usize << 20)).map(|i| (i * 7 % 256) as u8).collect();
+    let expect = data.clone();
+    let child = mp_core::spawn(move || {
+        tx.send(&(1u32, Bytes(data.clone()))).unwrap();
+        tx.send(&Bytes(data)).unwrap();
+    })
+    .unwrap();
+    let (n, got): (u32, Bytes) = rx.recv_timeout(LONG).unwrap();
+    assert_eq!(n, 1);
+    assert!(got.0 == expect);
+    // The same wire format as a `Vec<u8>`.
+    let as_vec: Vec<u8> = rx.recv_timeout(LONG).unwrap();
+    assert!(as_vec == expect);
+    assert!(join_ok(&child, LONG).success());
 }

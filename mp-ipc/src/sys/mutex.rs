@@ -46,6 +46,26 @@ impl RawMutex {
     ///
     /// `this` points to writable memory for a `RawMutex` that no other thread or process uses yet.
     pub(crate) unsafe fn init(this: *mut RawMutex) -> io::Result<()> {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { RawMutex::init_kind(this, libc::PTHREAD_MUTEX_NORMAL) }
+    }
+
+    /// Initialises the mutex in place as robust, process-shared and recursive: the thread that
+    /// holds it may lock it again, and must unlock it as many times (`PTHREAD_MUTEX_RECURSIVE`;
+    /// glibc knows the holder by its kernel thread id, unique across processes).
+    ///
+    /// # Safety
+    ///
+    /// As [`RawMutex::init`].
+    pub(crate) unsafe fn init_recursive(this: *mut RawMutex) -> io::Result<()> {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { RawMutex::init_kind(this, libc::PTHREAD_MUTEX_RECURSIVE) }
+    }
+
+    /// # Safety
+    ///
+    /// As [`RawMutex::init`].
+    unsafe fn init_kind(this: *mut RawMutex, kind: libc::c_int) -> io::Result<()> {
         // SAFETY: an all-zero attribute object is valid storage for pthread_mutexattr_init.
         let mut attr: libc::pthread_mutexattr_t = unsafe { std::mem::zeroed() };
         // SAFETY: `attr` is valid storage; each call below configures the initialised object;
@@ -55,6 +75,7 @@ impl RawMutex {
             let r = (|| {
                 cvt_pthread(libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED))?;
                 cvt_pthread(libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST))?;
+                cvt_pthread(libc::pthread_mutexattr_settype(&mut attr, kind))?;
                 cvt_pthread(libc::pthread_mutex_init((*this).0.get(), &attr))
             })();
             libc::pthread_mutexattr_destroy(&mut attr);
