@@ -352,11 +352,14 @@ impl Client {
                     ready.extend(self.link.on_data(seq.saturating_add(i as u64), event, now));
                 }
                 self.link.on_datagram(now);
+                // The session's end is told after what this datagram acknowledges, so that a
+                // line the server took before the end is reported accepted first.
+                let mut ending = None;
                 for e in ready {
                     match e {
-                        Event::Goodbye => self.finish(CloseReason::Goodbye, now),
-                        Event::Kicked => self.finish(CloseReason::Kicked, now),
-                        Event::Shutdown => self.finish(CloseReason::Shutdown, now),
+                        Event::Goodbye => ending = ending.or(Some(CloseReason::Goodbye)),
+                        Event::Kicked => ending = ending.or(Some(CloseReason::Kicked)),
+                        Event::Shutdown => ending = ending.or(Some(CloseReason::Shutdown)),
                         Event::Refused { reason, request } => {
                             // The server's number of the request, turned into ours.
                             let request = self.in_flight.remove(&request).unwrap_or(0);
@@ -366,6 +369,9 @@ impl Client {
                     }
                 }
                 self.note_accepted(ack, upto);
+                if let Some(why) = ending {
+                    self.finish(why, now);
+                }
             }
             ServerMsg::Ack { tag, ack, upto } if ours && tag == self.tag => {
                 self.last_heard = now;

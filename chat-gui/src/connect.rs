@@ -26,6 +26,18 @@ pub struct ConnectForm {
     /// Connecting now (the buttons wait).
     #[serde(skip)]
     pub busy: bool,
+    /// The field to put the cursor in at the next frame (the one an error is about).
+    #[serde(skip)]
+    pub focus: Option<Field>,
+}
+
+/// A field of the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The server address.
+    Address,
+    /// The name.
+    Name,
 }
 
 /// What the user asked for on this screen.
@@ -47,6 +59,7 @@ impl Default for ConnectForm {
             name_error: None,
             notice: None,
             busy: false,
+            focus: None,
         }
     }
 }
@@ -62,18 +75,20 @@ impl ConnectForm {
     /// Draws the screen; returns the button pressed, if any.
     pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<ConnectAction> {
         let mut action = None;
+        // Room to breathe on a big window; everything within reach on a small one.
+        let small = ui.available_height() < 400.0;
         ui.vertical_centered(|ui| {
-            ui.add_space(40.0);
+            ui.add_space(if small { 4.0 } else { 40.0 });
             ui.heading("mp chat");
             ui.label("A group chat room over UDP");
-            ui.add_space(20.0);
+            ui.add_space(if small { 6.0 } else { 20.0 });
         });
         if let Some(n) = &self.notice {
             let color = ui.visuals().warn_fg_color;
             ui.vertical_centered(|ui| ui.label(RichText::new(&*visible(n)).color(color)));
             ui.add_space(10.0);
         }
-        let width = 320.0;
+        let width = ui.available_width().min(320.0);
         ui.vertical_centered(|ui| {
             ui.set_max_width(width);
             let enter = |r: &egui::Response, ui: &egui::Ui| {
@@ -89,6 +104,10 @@ impl ConnectForm {
                 )
                 .labelled_by(label.id);
             let error_color = ui.visuals().error_fg_color;
+            if self.focus == Some(Field::Address) {
+                addr.request_focus();
+                self.focus = None;
+            }
             if let Some(e) = &self.address_error {
                 ui.label(RichText::new(&*visible(e)).color(error_color));
             }
@@ -101,6 +120,10 @@ impl ConnectForm {
                         .hint_text("1 to 32 characters"),
                 )
                 .labelled_by(label.id);
+            if self.focus == Some(Field::Name) {
+                name.request_focus();
+                self.focus = None;
+            }
             if let Some(e) = &self.name_error {
                 ui.label(RichText::new(&*visible(e)).color(error_color));
             }
@@ -125,6 +148,8 @@ impl ConnectForm {
                     ui.label("Connecting…");
                 });
             }
+            ui.add_space(20.0);
+            crate::theme::theme_switch(ui);
         });
         action
     }

@@ -1,11 +1,27 @@
-//! `chat-gui`: the desktop chat client. `chat-gui [--server ADDR:PORT] [--name NAME]`; with both
-//! given it joins at once.
+//! `chat-gui`: the desktop chat client (`chat-gui --help` for the options).
 
-fn main() -> eframe::Result {
-    let auto = chat_gui::AutoJoin::from_args(std::env::args().skip(1));
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_inner_size([820.0, 560.0]).with_title("mp chat"),
-        ..Default::default()
-    };
-    eframe::run_native("mp chat", options, Box::new(move |cc| Ok(Box::new(chat_gui::ChatApp::new(cc, auto)))))
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match chat_gui::args::parse(std::env::args().skip(1)) {
+        Ok(chat_gui::args::Command::Help) => {
+            print!("{}", chat_gui::args::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(chat_gui::args::Command::Version) => {
+            println!("chat-gui {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(chat_gui::args::Command::Run { auto, size }) => match chat_gui::run(auto, size) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("chat-gui: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("chat-gui: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

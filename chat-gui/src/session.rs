@@ -1,9 +1,12 @@
 //! The chat session on its own thread, so that the network never blocks the UI. The UI sends
-//! commands over an `mp-ipc` pipe (which also wakes the thread); events come back on a channel,
-//! each followed by a repaint request.
+//! commands over an `mp-ipc` pipe (which also wakes the thread); updates come back on a
+//! channel, each followed by a repaint request.
+//!
+//! Every line the UI sends carries a number of the UI's; the session answers with
+//! [`Update::Queued`] (the line's request id, for [`ClientEvent::Accepted`] and refusals) or
+//! [`Update::Rejected`] (refused before sending: too long, an unknown command …).
 
 use chat_core::client::{ClientEvent, Connection};
-use chat_core::protocol::Event;
 use mp_core::mp_ipc::{self, Pipe};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -13,17 +16,40 @@ use std::time::Instant;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Command {
-    /// A line the user typed (chat text, `/who`, `/msg NAME TEXT`, `quit`).
-    Line(String),
+    /// A line the user typed (chat text, `/who`, `/msg NAME TEXT`, `quit`), with the UI's
+    /// number for it.
+    Line(u64, String),
     /// Leave the room (the seed's `quit`).
     Leave,
+}
+
+/// What the session reports to the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// From the session.
+    Event(ClientEvent),
+    /// Line `line` is on its way; `request` is the id of the request that carries its text
+    /// (`None` for a command that carries none, such as `/who` or `/help`).
+    Queued {
+        /// The UI's number of the line.
+        line: u64,
+        /// The request id ([`ClientEvent::Accepted`] and refusals name it).
+        request: Option<u64>,
+    },
+    /// Line `line` was not sent, for `reason`.
+    Rejected {
+        /// The UI's number of the line.
+        line: u64,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// A running session.
 #[derive(Debug)]
 pub struct Session {
     commands: mp_ipc::Connection,
-    events: Receiver<ClientEvent>,
+    events: Receiver<Update>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -48,11 +74,13 @@ impl Session {
                 if ready.contains(&1) || thread_end.has_buffered() {
                     loop {
                         match thread_end.try_recv::<Command>() {
-                            Ok(Command::Line(line)) => {
-                                if let Err(reason) = conn.client.input(&line, Instant::now()) {
-                                    let _ = tx.send(ClientEvent::Room(Event::Refused { reason, request: 0 }));
-                                    repaint();
-                                }
+                            Ok(Command::Line(line, text)) => {
+                                let update = match conn.client.input(&text, Instant::now()) {
+                                    Ok(request) => Update::Queued { line, request },
+                                    Err(reason) => Update::Rejected { line, reason },
+                                };
+                                let _ = tx.send(update);
+                                repaint();
                             }
                             Ok(Command::Leave) => {
                                 let _ = conn.client.input("quit", Instant::now());
@@ -70,7 +98,7 @@ impl Session {
                 let mut closed = false;
                 for e in conn.client.take_events() {
                     closed |= matches!(e, ClientEvent::Closed(_));
-                    let _ = tx.send(e);
+                    let _ = tx.send(Update::Event(e));
                     repaint();
                 }
                 if closed {
@@ -81,9 +109,9 @@ impl Session {
         Ok(Session { commands: ui_end, events: rx, thread: Some(thread) })
     }
 
-    /// Sends a line the user typed.
-    pub fn send_line(&self, line: &str) {
-        let _ = self.commands.send(&Command::Line(line.to_string()));
+    /// Sends a line the user typed, numbered `line` by the UI (see [`Update`]).
+    pub fn send_line(&self, line: u64, text: &str) {
+        let _ = self.commands.send(&Command::Line(line, text.to_string()));
     }
 
     /// Leaves the room; a `Closed` event follows.
@@ -91,8 +119,8 @@ impl Session {
         let _ = self.commands.send(&Command::Leave);
     }
 
-    /// Events that arrived since the last call.
-    pub fn events(&self) -> Vec<ClientEvent> {
+    /// Updates that arrived since the last call.
+    pub fn events(&self) -> Vec<Update> {
         self.events.try_iter().collect()
     }
 }

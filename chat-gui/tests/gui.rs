@@ -1,126 +1,11 @@
 //! The GUI against a real server, driven through its accessibility tree (egui_kittest; no GPU).
 
-use chat_core::client::{ClientEvent, Connection};
+mod common;
+
+use chat_core::client::ClientEvent;
 use chat_core::protocol::Event;
-use chat_core::server::{Config, HostedRoom};
-use chat_gui::{AutoJoin, ChatApp};
-use egui_kittest::Harness;
+use common::*;
 use egui_kittest::kittest::Queryable;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-/// GUI tests fork a server each; one at a time keeps them from inheriting each other's sockets.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn room() -> HostedRoom {
-    HostedRoom::start("127.0.0.1:0".parse().unwrap(), Config::default()).expect("start a room")
-}
-
-fn app(addr: SocketAddr) -> Harness<'static, ChatApp> {
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(820.0, 560.0))
-        .build_eframe(|cc| ChatApp::new(cc, AutoJoin::default()));
-    h.state_mut().form.address = addr.to_string();
-    h.state_mut().form.name.clear();
-    h.step();
-    h
-}
-
-/// Steps the UI until `done` holds.
-fn wait_until(h: &mut Harness<'_, ChatApp>, what: &str, done: impl Fn(&Harness<'_, ChatApp>) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        h.step();
-        if done(h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn wait_text(h: &mut Harness<'_, ChatApp>, text: &str) {
-    let t = text.to_string();
-    wait_until(h, text, move |h| h.query_by_label_contains(&t).is_some());
-}
-
-fn join_as(h: &mut Harness<'_, ChatApp>, name: &str) {
-    // Every widget a user can act on has an accessible name, on both screens.
-    h.check_accessibility();
-    h.get_by_label("Your name").focus();
-    h.step();
-    h.get_by_label("Your name").type_text(name);
-    h.step();
-    h.get_by_label("Join").click();
-    wait_until(h, "the chat screen", |h| h.state().in_room());
-    wait_text(h, "Connected to");
-    h.check_accessibility();
-}
-
-/// A second user, driven directly through the client session.
-struct Peer {
-    conn: Connection,
-    seen: Vec<Event>,
-}
-
-impl Peer {
-    fn join(addr: SocketAddr, name: &str) -> Peer {
-        let mut p = Peer { conn: Connection::open(addr, name).unwrap(), seen: Vec::new() };
-        p.wait(|e| matches!(e, ClientEvent::Connected));
-        p
-    }
-
-    fn wait(&mut self, want: impl Fn(&ClientEvent) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            self.conn.poll();
-            let mut hit = false;
-            for e in self.conn.client.take_events() {
-                hit |= want(&e);
-                if let ClientEvent::Room(ev) = e {
-                    self.seen.push(ev);
-                }
-            }
-            if hit {
-                return;
-            }
-            assert!(Instant::now() < deadline, "peer timed out");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn wait_line(&mut self, text: &str) {
-        if self
-            .seen
-            .iter()
-            .any(|e| matches!(e, Event::Line { text: t, .. } | Event::Private { text: t, .. } if t == text))
-        {
-            return;
-        }
-        self.wait(|e| matches!(e, ClientEvent::Room(Event::Line { text: t, .. } | Event::Private { text: t, .. }) if t == text));
-    }
-
-    fn say(&mut self, line: &str) {
-        self.conn.client.input(line, Instant::now()).unwrap();
-        self.conn.poll();
-    }
-}
-
-/// A room with bob (a client session) and ann (the GUI), both in.
-fn ann_and_bob() -> (std::sync::MutexGuard<'static, ()>, HostedRoom, Peer, Harness<'static, ChatApp>) {
-    let guard = serial();
-    let room = room();
-    let bob = Peer::join(room.addr(), "bob");
-    let mut h = app(room.addr());
-    join_as(&mut h, "ann");
-    wait_text(&mut h, "Online (2)");
-    (guard, room, bob, h)
-}
 
 #[test]
 fn join_send_with_enter_and_button_receive_and_user_list() {
@@ -171,6 +56,8 @@ fn a_taken_or_invalid_name_is_shown_inline_and_the_form_keeps_it() {
     h.get_by_label("Join").click();
     wait_text(&mut h, "is taken");
     assert!(!h.state().in_room());
+    h.step();
+    assert!(h.get_by_label("Your name").is_focused(), "the cursor is back in the refused field");
     assert_eq!(h.state().form.name, "ann", "the form keeps what was typed");
 
     // Invalid name and invalid address: told next to the field, without connecting.
@@ -211,6 +98,7 @@ fn private_message_from_the_user_list() {
     assert_eq!(h.state().chat.as_ref().unwrap().input, "/msg bob ");
     h.get_by_label("Message").type_text("only for bob");
     h.step();
+
     h.key_press(egui::Key::Enter);
     h.step();
     bob.wait_line("only for bob");
@@ -221,10 +109,19 @@ fn private_message_from_the_user_list() {
 #[test]
 fn leave_returns_to_the_connect_screen_and_the_others_see_it() {
     let (_s, _room, mut bob, mut h) = ann_and_bob();
+    bob.say("a line before ann leaves");
+    wait_text(&mut h, "a line before ann leaves");
     h.get_by_label("Leave").click();
-    wait_until(&mut h, "the connect screen", |h| !h.state().in_room());
-    wait_text(&mut h, "You left the room");
+    wait_until(&mut h, "the session to end", |h| !h.state().in_room());
+    wait_text(&mut h, "Not connected: You left the room");
     bob.wait(|e| matches!(e, ClientEvent::Room(Event::Left { name, .. }) if name == "ann"));
+    // The log stays until the user goes back to the connect screen.
+    assert!(h.query_by_label_contains("a line before ann leaves").is_some(), "the log stays after Leave");
+    h.check_accessibility();
+    h.get_by_label("Connect elsewhere").click();
+    wait_until(&mut h, "the connect screen", |h| h.state().chat.is_none());
+    h.step();
+    assert!(h.query_by_label("Your name").is_some());
     assert_eq!(h.state().form.name, "ann");
 }
 
@@ -235,8 +132,8 @@ fn the_server_going_away_is_shown() {
     let mut h = app(room.addr());
     join_as(&mut h, "ann");
     drop(room); // shuts the room down: every client is told
-    wait_until(&mut h, "the connect screen", |h| !h.state().in_room());
-    wait_text(&mut h, "The server shut down");
+    wait_until(&mut h, "the session to end", |h| !h.state().in_room());
+    wait_text(&mut h, "Not connected: The server shut down");
 }
 
 #[test]
