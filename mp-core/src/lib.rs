@@ -15,6 +15,10 @@
 //! | `p.is_alive()` | [`Process::is_alive`] |
 //! | `p.exitcode` | [`Process::exit_status`] → [`ExitStatus::exitcode`] (negative signal) |
 //! | `p.terminate()` / `p.kill()` | [`Process::terminate`] / [`Process::kill`] |
+//! | `p.sentinel` | [`Process::sentinel`], `AsFd for Process` (a pidfd: wait with [`mp_ipc::wait_readable`]) |
+//! | `active_children()` | [`active_children`] (reaps the ended ones, lists the live ones) |
+//! | exit: daemons terminated, children joined | [`join_children_at_exit`] (opt-in) |
+//! | `close_fds` (of `subprocess`) for a forked child | [`Builder::close_fds`], [`Builder::keep_fd`] |
 //! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] |
 //! | `cpu_count()` | [`cpu_count`] |
 //! | `Pool(n, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`] ([`PoolBuilder::initializer_with`]) |
@@ -30,8 +34,13 @@
 //! | `Barrier` (`abort`, `reset`, `broken`, `n_waiting`) | [`mp_ipc::Barrier`] (`wait` gives the arrival index; a timeout breaks it) |
 //! | `conn.recv_bytes_into(buf)`, `bytes` in a message | [`mp_ipc::Connection::recv_bytes_into`], [`mp_ipc::Bytes`] (sent as one block) |
 //!
-//! A target returns `()` or a `Result`: `Err` prints `Error: …` on stderr and exits with 1; a
-//! panic prints its message and exits with 1.
+//! A target returns `()` or a `Result`: `Err` prints `Process-1: Error: …` (the child's name
+//! first) on stderr and exits with 1; a panic prints its message and exits with 1.
+//!
+//! Children are reaped without a `SIGCHLD` handler: a child whose handle was dropped is reaped at
+//! the next spawn or [`active_children`] call, and only children started here are ever waited
+//! for. A daemon child watches its parent *process* through a pidfd and is gone within
+//! milliseconds of its death, whichever thread started it.
 //!
 //! # Examples
 //!
@@ -58,6 +67,6 @@ mod process;
 pub use mp_ipc;
 pub use pool::{AsCompleted, AsyncResult, Imap, MapError, MapResult, Pool, PoolBuilder, StarFn, TaskError};
 pub use process::{
-    Builder, ExitStatus, Outcome, Pid, Process, ProcessInfo, Run, cpu_count, current_process, parent_process,
-    spawn,
+    Builder, ExitStatus, Outcome, Pid, Process, ProcessInfo, Run, active_children, cpu_count,
+    current_process, join_children_at_exit, parent_process, spawn,
 };

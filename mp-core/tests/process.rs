@@ -279,6 +279,75 @@ fn daemon_child_dies_with_its_parent_even_by_sigkill() {
 }
 
 #[test]
+fn daemon_from_a_short_lived_thread_outlives_the_thread_and_dies_with_the_process() {
+    // Each round: a middle process spawns a daemon from a thread that then ends, waits 200 ms
+    // more, and reports the daemon's pid. The daemon must be alive then (it is tied to the
+    // process, not to the thread), and gone within 1 s of the middle process's SIGKILL.
+    let mut slowest = Duration::ZERO;
+    for round in 0..20 {
+        let (rd, wr) = pipe();
+        let middle = spawn(move || {
+            let spawner = std::thread::spawn(|| {
+                Builder::new().daemon(true).spawn(|| std::thread::sleep(LONG)).map(|d| d.pid().as_raw())
+            });
+            let pid = spawner.join().map_err(|_| "spawner panicked")?.map_err(|_| "spawn failed")?;
+            std::thread::sleep(Duration::from_millis(200));
+            write_all(&wr, &pid.to_le_bytes());
+            std::thread::sleep(LONG);
+            Ok::<(), &str>(())
+        })
+        .unwrap();
+        let mut buf = [0u8; 4];
+        read_exact(&rd, &mut buf);
+        let pid = i32::from_le_bytes(buf);
+        assert!(alive(pid), "round {round}: the daemon died with the thread that spawned it");
+        let killed = Instant::now();
+        middle.kill().unwrap();
+        let deadline = killed + Duration::from_secs(1);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!alive(pid), "round {round}: daemon {pid} outlived its parent by 1 s");
+        slowest = slowest.max(killed.elapsed());
+        assert_eq!(join_within(&middle, LONG).signal(), Some(9));
+    }
+    eprintln!(
+        "20 daemons spawned from ended threads: gone after their parent's SIGKILL, the slowest after {slowest:?}"
+    );
+}
+
+#[test]
+fn a_daemon_whose_parent_is_already_gone_does_not_run() {
+    // The middle process forks a daemon and dies at once; the daemon must never run its target
+    // for long, whichever side of its setup the parent's death falls on.
+    for _ in 0..20 {
+        let (rd, wr) = pipe();
+        let middle = spawn(move || {
+            let d = Builder::new()
+                .daemon(true)
+                .spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    write_all(&wr, b"x"); // only a daemon that outlived its parent writes
+                })
+                .map_err(|e| e.to_string())?;
+            let _ = d.pid();
+            std::process::exit(0);
+            #[allow(unreachable_code)]
+            Ok::<(), String>(())
+        })
+        .unwrap();
+        assert!(join_within(&middle, LONG).success());
+        // A surviving daemon writes after 1.5 s. Wait 3 s for a byte or the end of the stream
+        // (a child that another test forks meanwhile may hold the write end for a while).
+        if !mp_ipc::wait_readable(&[&rd], Some(Duration::from_secs(3))).unwrap().is_empty() {
+            let mut got = [0u8; 1];
+            let n = std::io::Read::read(&mut &rd, &mut got).unwrap();
+            assert_eq!(n, 0, "a daemon outlived its parent");
+        }
+    }
+}
+
+#[test]
 fn non_daemon_child_outlives_its_parent() {
     let (rd, wr) = pipe();
     // `wr` moves into the child's target, so the parent's copy is closed once it starts.
