@@ -399,6 +399,8 @@ fn chat_tty(conn: &mut Connection, signals: &Signals, style: &Style) -> Result<i
     let mut ed = Editor::new("> ");
     let mut width = term::terminal_width().unwrap_or(80);
     let mut names: Vec<String> = Vec::new();
+    // Lines sent and not yet accepted, by request id: a line the server refuses comes back.
+    let mut unconfirmed: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     let mut buf = [0u8; 4096];
     let mut out = io::stdout().lock();
     let _ = write!(out, "{}{}", editor::BRACKETED_PASTE_ON, ed.clear_and_render(width));
@@ -436,7 +438,11 @@ fn chat_tty(conn: &mut Connection, signals: &Signals, style: &Style) -> Result<i
                 match action {
                     Action::Submit(line) if line.trim().is_empty() => {}
                     Action::Submit(line) => {
-                        let shown = match conn.client.input(&line, Instant::now()) {
+                        let sent = conn.client.input(&line, Instant::now());
+                        if let Ok(Some(id)) = sent {
+                            unconfirmed.insert(id, line.clone());
+                        }
+                        let shown = match sent {
                             // A chat line shows at once, with the time and this user's name.
                             Ok(_) if !line.starts_with('/') || line.starts_with("//") => {
                                 style.own(line.strip_prefix('/').unwrap_or(&line))
@@ -470,7 +476,18 @@ fn chat_tty(conn: &mut Connection, signals: &Signals, style: &Style) -> Result<i
         let mut closed = None;
         for e in conn.client.take_events() {
             match &e {
-                ClientEvent::Accepted(_) => continue,
+                ClientEvent::Accepted(id) => {
+                    unconfirmed.remove(id);
+                    continue;
+                }
+                ClientEvent::Room(Event::Refused { request, .. }) => {
+                    // Back into the editor, unless something new is being typed there.
+                    if let Some(line) = unconfirmed.remove(request)
+                        && ed.line().is_empty()
+                    {
+                        ed.set_line(&line);
+                    }
+                }
                 ClientEvent::Closed(why) => closed = Some(exit_code(why, interrupted)),
                 ClientEvent::Room(ev) => track_names(&mut names, ev, &mut ed),
                 _ => {}

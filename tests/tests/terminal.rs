@@ -151,6 +151,13 @@ fn arrows_home_end_and_history_edit_the_line_as_meant() {
     ann.text("，");
     ann.keys(&["Enter"]);
     bob.wait_for("ann: 你，世界");
+    // A line the server refuses comes back into the input line.
+    ann.text("/msg nobody are you there");
+    ann.keys(&["Enter"]);
+    ann.wait_for("no user named \"nobody\"");
+    let pane = ann.wait_for("> /msg nobody are you there");
+    assert!(input_rows(&pane).concat().starts_with("> /msg nobody are you there"), "{pane}");
+    ann.keys(&["C-u"]);
     // Local time (TZ=Asia/Shanghai): the own line's time is the clock there.
     let pane = ann.pane();
     let now = std::process::Command::new("date").env("TZ", "Asia/Shanghai").arg("+%H:%M").output().unwrap();

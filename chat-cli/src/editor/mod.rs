@@ -180,7 +180,6 @@ impl Editor {
     }
 
     /// The line being typed.
-    #[cfg(test)]
     pub fn line(&self) -> String {
         self.line.iter().collect()
     }
