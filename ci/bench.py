@@ -22,6 +22,17 @@ def spawn_join(n):
     return (time.perf_counter() - t) / n * 1e6
 
 
+def spawn_join_with(method, n):
+    """Microseconds per start + join of an empty process with start method `method`."""
+    ctx = mp.get_context(method)
+    t = time.perf_counter()
+    for _ in range(n):
+        p = ctx.Process(target=noop)
+        p.start()
+        p.join()
+    return (time.perf_counter() - t) / n * 1e6
+
+
 def ponger(conn, n):
     for _ in range(n):
         conn.send_bytes(conn.recv_bytes())
@@ -158,6 +169,37 @@ def pool_mixed(shorts, long_ms=500):
     return total / ideal, lat[min(len(lat) - 1, len(lat) * 99 // 100)] * 1e3
 
 
+def manager_dict(n):
+    """Microseconds per `d[k] = i; d[k]` on a Manager dict, from one client process."""
+    with mp.Manager() as manager:
+        d = manager.dict()
+        t = time.perf_counter()
+        for i in range(n):
+            d[i % 64] = i
+            assert d[i % 64] == i
+        return (time.perf_counter() - t) / n * 1e6
+
+
+def task_drain(q, n):
+    for _ in range(n):
+        q.get()
+        q.task_done()
+
+
+def joinable(n):
+    """Items per second: put n items, a child gets and task_done()s each, then join()."""
+    q = mp.JoinableQueue(1000)
+    c = mp.Process(target=task_drain, args=(q, n))
+    c.start()
+    t = time.perf_counter()
+    for i in range(n):
+        q.put(i)
+    q.join()
+    rate = n / (time.perf_counter() - t)
+    c.join()
+    return rate
+
+
 def median(f, *args):
     return statistics.median(f(*args) for _ in range(ROUNDS))
 
@@ -167,6 +209,8 @@ if __name__ == "__main__":
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     k = lambda n: max(1, int(n * scale))
     print(f"spawn_join_us {median(spawn_join, k(200)):.1f} us/process")
+    print(f"forkserver_join_us {median(spawn_join_with, 'forkserver', k(200)):.1f} us/process")
+    print(f"spawn_method_join_us {median(spawn_join_with, 'spawn', k(20)):.1f} us/process")
     print(f"pipe_rtt_64B_us {median(pipe_rtt, k(20000)):.2f} us")
     print(f"pipe_bw_1MiB_MBps {median(pipe_bw, k(1000)):.0f} MB/s")
     print(f"queue_1p1c_msgs_per_s {median(queue_1p1c, k(100000)):.0f} msgs/s")
@@ -174,6 +218,8 @@ if __name__ == "__main__":
     print(f"sem_rtt_us {median(sem_rtt, k(20000)):.2f} us")
     print(f"pool_map_tasks_per_s {median(pool_map, k(1000000)):.0f} tasks/s")
     print(f"pool_apply_async_tasks_per_s {median(pool_apply_async, k(100000)):.0f} tasks/s")
+    print(f"manager_dict_get_set_us {median(manager_dict, k(5000)):.1f} us")
+    print(f"joinable_put_task_done_per_s {median(joinable, k(50000)):.0f} items/s")
     mixed = [pool_mixed(max(20, k(200))) for _ in range(ROUNDS)]
     print(f"pool_mixed_total_vs_ideal {statistics.median(m[0] for m in mixed):.2f} x")
     print(f"pool_mixed_short_p99_ms {statistics.median(m[1] for m in mixed):.1f} ms")

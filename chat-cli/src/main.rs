@@ -101,6 +101,9 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
 }
 
 fn main() {
+    // First, while single-threaded: `--host` starts its room through the fork server, a copy of
+    // the program as it is now. A failure here shows again, as an error, when a room is hosted.
+    let _ = mp_core::forkserver::start();
     let code = match run() {
         Ok(c) => c,
         Err(e) => {

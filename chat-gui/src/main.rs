@@ -3,6 +3,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First, before winit and the GL driver start threads: "Host a room here" starts its room
+    // through the fork server, a copy of the program as it is now. A failure here shows again,
+    // as an error, when a room is hosted.
+    let _ = mp_core::forkserver::start();
     match chat_gui::args::parse(std::env::args().skip(1)) {
         Ok(chat_gui::args::Command::Help) => {
             print!("{}", chat_gui::args::USAGE);

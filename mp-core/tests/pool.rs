@@ -338,6 +338,9 @@ fn terminate_and_drop_leave_no_zombie_and_no_fd() {
     let _s = serial();
     // In a child, so that the counts see only this pool's processes and descriptors.
     let child = mp_core::spawn(|| {
+        // The fork server's control socket stays open for the life of the process: open it
+        // before counting.
+        mp_core::forkserver::start().map_err(|e| e.to_string())?;
         let fds = count_fds();
         for round in 0..20 {
             let pool = Pool::new(2).map_err(|e| e.to_string())?;
@@ -434,7 +437,8 @@ fn many_tasks_behind_a_long_one_spread_over_the_idle_workers() {
     });
 }
 
-/// Incremented by every run of `count_run`: shared with the workers, which are forks.
+/// Incremented by every run of `count_run`: shared with the workers, which are forks of this
+/// process (`StartMethod::Fork`).
 static RUNS: std::sync::OnceLock<mp_core::mp_ipc::Array<u64>> = std::sync::OnceLock::new();
 
 fn count_run(x: u64) -> u64 {
@@ -450,7 +454,8 @@ fn a_cancelled_queued_task_never_runs() {
     let runs = RUNS.get_or_init(|| mp_core::mp_ipc::Array::new(&[0]).unwrap());
     runs.set(0, 0);
     within(LIMIT, || {
-        let pool = Pool::new(1).unwrap();
+        // Forked workers: they share `RUNS`, set by this process after the fork server started.
+        let pool = Pool::builder().processes(1).start_method(mp_core::StartMethod::Fork).build().unwrap();
         let long = pool.apply_async(sleep_ms, 500).unwrap();
         // Sent to the busy worker behind the long task, or still in the pool: either way not
         // started, so cancellable.

@@ -1,9 +1,10 @@
 //! [`Barrier`]: lets a fixed number of processes wait for one another (Python's
 //! `multiprocessing.Barrier`, with `abort`, `reset`, `broken` and `n_waiting`).
 
-use crate::error::deadline_after;
 use crate::mapping::Mapping;
-use crate::sync::{RawGuard, wait_on, wake_waiters};
+use crate::park::deadline_after;
+use crate::park::{wait_on, wake_waiters};
+use crate::sync::RawGuard;
 use crate::sys::futex::Wake;
 use crate::sys::mutex::RawMutex;
 use std::fmt;
@@ -141,6 +142,7 @@ impl From<io::Error> for BarrierError {
 pub struct Barrier {
     map: Mapping<BarrierState>,
 }
+crate::mapping::handoff_by_mapping!(Barrier, map);
 
 impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,15 +2,17 @@
 //! `multiprocessing.Condition`).
 
 use crate::Lock;
-use crate::error::deadline_after;
 use crate::mapping::Mapping;
+use crate::park::bump_and_wake;
+use crate::park::deadline_after;
 use crate::rlock::RLock;
-use crate::sync::{LockResult, OwnerDied, bump_and_wake, lock_raw};
+use crate::sync::{LockResult, OwnerDied, lock_raw};
 use crate::sys::futex::{self, Wake};
 use crate::sys::mutex::Locked;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -148,6 +150,33 @@ impl Condition {
     /// The `mmap` error.
     pub fn with_rlock(lock: RLock) -> io::Result<Condition> {
         Condition::make(CondLock::Reentrant(lock))
+    }
+
+    /// Whether the lock is an [`RLock`], the lock's memory file and the condition's (for
+    /// [`crate::handoff`]).
+    pub(crate) fn handoff_parts(&self) -> (bool, BorrowedFd<'_>, BorrowedFd<'_>) {
+        match &self.lock {
+            CondLock::Plain(l) => (false, l.mapping_fd(), self.state.fd()),
+            CondLock::Reentrant(r) => (true, r.mapping_fd(), self.state.fd()),
+        }
+    }
+
+    /// A handle on the condition whose memory files another process sent (for
+    /// [`crate::handoff`]).
+    pub(crate) fn from_handoff_parts(
+        reentrant: bool,
+        lock: OwnedFd,
+        state: OwnedFd,
+    ) -> io::Result<Condition> {
+        let lock = if reentrant {
+            CondLock::Reentrant(RLock::from_mapping_fd(lock)?)
+        } else {
+            CondLock::Plain(Lock::from_mapping_fd(lock)?)
+        };
+        // SAFETY: sent by `handoff_parts` of a `Condition` in a process running this same
+        // program; `from_fd` checks the file's size.
+        let state = unsafe { Mapping::from_fd(state, 0)? };
+        Ok(Condition { lock, state })
     }
 
     fn make(lock: CondLock) -> io::Result<Condition> {

@@ -4,13 +4,17 @@ use std::fmt;
 use std::io;
 
 /// Why a message could not be received.
+///
+/// "Nothing came in the time allowed" is one variant, [`Empty`](RecvError::Empty), for the
+/// `try_` forms (no time allowed) and the `_timeout`/`_deadline` forms alike, as Python raises
+/// `queue.Empty` for both; [`is_timeout`](RecvError::is_timeout) asks the same question on every
+/// error type of this crate.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RecvError {
-    /// `try_` form: nothing is there right now.
+    /// Nothing to receive within the time allowed: none for a `try_` form, the timeout or
+    /// deadline for a timed form (Python's `queue.Empty`).
     Empty,
-    /// Timed form: nothing arrived before the deadline.
-    Timeout,
     /// The other side is gone (Python's `EOFError`): every sender closed, also when it vanished in
     /// the middle of a message. For a queue: closed and drained.
     Disconnected,
@@ -36,9 +40,10 @@ pub enum RecvError {
 }
 
 impl RecvError {
-    /// Whether this is [`RecvError::Timeout`].
+    /// Whether the time allowed ran out with nothing received ([`RecvError::Empty`]; the same
+    /// as [`is_empty`](Self::is_empty), named like every other error's timeout test).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, RecvError::Timeout)
+        self.is_empty()
     }
 
     /// Whether this is [`RecvError::Empty`].
@@ -55,8 +60,7 @@ impl RecvError {
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecvError::Empty => f.write_str("nothing to receive right now"),
-            RecvError::Timeout => f.write_str("timed out waiting to receive"),
+            RecvError::Empty => f.write_str("nothing to receive within the time allowed"),
             RecvError::Disconnected => f.write_str("the sending side is disconnected"),
             RecvError::TooLarge { len, max } => {
                 write!(f, "message length {len} is over the maximum of {max} bytes")
@@ -88,13 +92,15 @@ impl From<io::Error> for RecvError {
 
 /// Why a message could not be sent. The caller still owns the value (sends take `&T`), so
 /// nothing is lost on failure.
+///
+/// "No room in the time allowed" is one variant, [`Full`](SendError::Full), for the `try_` and
+/// the timed forms alike (Python's `queue.Full`).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SendError {
-    /// `try_` form: no room right now (a full queue).
+    /// No room within the time allowed: none for a `try_` form, the timeout or deadline for a
+    /// timed form (Python's `queue.Full`).
     Full,
-    /// Timed form: no room before the deadline.
-    Timeout,
     /// The receiving side is gone (a closed pipe), or this queue handle was closed.
     Disconnected,
     /// The encoded message is larger than the maximum the channel accepts.
@@ -106,14 +112,24 @@ pub enum SendError {
     },
     /// The value could not be encoded (a `Serialize` impl that fails).
     Encode(postcard::Error),
+    /// The value holds an mp-ipc handle, which cannot travel as bytes (it can as a fork-server
+    /// argument: see [`handoff`](crate::handoff)); the text says why.
+    Handle(&'static str),
     /// Any other operating-system error.
     Io(io::Error),
 }
 
 impl SendError {
-    /// Whether this is [`SendError::Timeout`].
+    /// The error of an encoding that failed: [`SendError::Handle`] when an mp-ipc handle
+    /// refused (postcard drops the text of custom errors), else [`SendError::Encode`].
+    pub(crate) fn encoding(e: postcard::Error) -> SendError {
+        crate::handoff::take_refusal().map_or(SendError::Encode(e), SendError::Handle)
+    }
+
+    /// Whether the time allowed ran out with no room ([`SendError::Full`]; the same as
+    /// [`is_full`](Self::is_full), named like every other error's timeout test).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, SendError::Timeout)
+        self.is_full()
     }
 
     /// Whether this is [`SendError::Full`].
@@ -130,13 +146,13 @@ impl SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendError::Full => f.write_str("no room to send right now"),
-            SendError::Timeout => f.write_str("timed out waiting for room to send"),
+            SendError::Full => f.write_str("no room to send within the time allowed"),
             SendError::Disconnected => f.write_str("the receiving side is disconnected"),
             SendError::TooLarge { len, max } => {
                 write!(f, "message of {len} bytes is over the maximum of {max} bytes")
             }
             SendError::Encode(e) => write!(f, "could not encode the message: {e}"),
+            SendError::Handle(why) => write!(f, "could not encode the message: {why}"),
             SendError::Io(e) => write!(f, "send failed: {e}"),
         }
     }
@@ -201,9 +217,4 @@ impl From<io::Error> for WaitError {
     fn from(e: io::Error) -> Self {
         WaitError::Io(e)
     }
-}
-
-/// Deadline for a timeout: `None` (wait for ever) when the timeout is too large to add to now.
-pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<std::time::Instant> {
-    std::time::Instant::now().checked_add(timeout)
 }

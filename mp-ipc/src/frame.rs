@@ -4,6 +4,7 @@
 //! loses nothing: the next call carries on where this one stopped.
 
 use crate::error::{RecvError, SendError};
+use crate::park::Wait;
 use crate::sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +31,16 @@ const FIRST_RESERVE: usize = 64 << 10;
 /// # Errors
 ///
 /// postcard's, for a value serde cannot express in its format.
-#[doc(hidden)]
+///
+/// # Examples
+///
+/// ```
+/// let mut buf = vec![0xff];
+/// mp_ipc::encode_into(&(1u32, "你好"), &mut buf)?;
+/// assert_eq!(buf[0], 0xff);
+/// assert_eq!(postcard::from_bytes::<(u32, String)>(&buf[1..])?, (1, "你好".to_string()));
+/// # Ok::<(), postcard::Error>(())
+/// ```
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> postcard::Result<()> {
     postcard::serialize_with_flavor(value, Append(buf))
 }
@@ -69,7 +79,7 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, max: usize) -> Result<Vec<u8>, SendError> {
     let mut buf = Vec::with_capacity(64);
     buf.extend_from_slice(&[0; HEADER]);
-    encode_into(value, &mut buf).map_err(SendError::Encode)?;
+    encode_into(value, &mut buf).map_err(SendError::encoding)?;
     let len = buf.len() - HEADER;
     check_len(len, max)?;
     buf[..HEADER].copy_from_slice(&(len as u32).to_le_bytes());
@@ -179,17 +189,16 @@ impl FrameReader {
 
     /// Receives one frame and hands its payload to `f`: borrowed from the shared buffer, or the
     /// frame's own buffer when it was read into one.
-    /// `try_only` takes only what is readable now and gives `Empty` when that is not a whole
-    /// frame. Otherwise `deadline`: `None` blocks; `Some(t)` waits until `t` and then gives
-    /// `Timeout` (a past `t` still takes what is readable now, then gives `Timeout`, not `Empty`).
+    /// [`Wait::Now`] takes only what is readable now; [`Wait::Until`] waits for more until the
+    /// deadline (a past one still takes what is readable now). Either gives
+    /// [`RecvError::Empty`] when that is not a whole frame; [`Wait::Forever`] blocks.
     fn next<R>(
         &mut self,
         fd: BorrowedFd<'_>,
-        deadline: Option<Instant>,
-        try_only: bool,
+        wait: Wait,
         f: impl FnOnce(Payload<'_>) -> R,
     ) -> Result<R, RecvError> {
-        match self.fill(fd, deadline, try_only)? {
+        match self.fill(fd, wait)? {
             Ready::Buffered(start, end) => {
                 let r = f(Payload::Borrowed(&self.buf[start..end]));
                 self.pos = end;
@@ -206,13 +215,8 @@ impl FrameReader {
         }
     }
 
-    pub(crate) fn recv_bytes(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        deadline: Option<Instant>,
-        try_only: bool,
-    ) -> Result<Vec<u8>, RecvError> {
-        self.next(fd, deadline, try_only, |p| p.into_vec())
+    pub(crate) fn recv_bytes(&mut self, fd: BorrowedFd<'_>, wait: Wait) -> Result<Vec<u8>, RecvError> {
+        self.next(fd, wait, |p| p.into_vec())
     }
 
     /// Receives one frame into `dst`; returns its length. A frame longer than `dst` is
@@ -221,10 +225,9 @@ impl FrameReader {
         &mut self,
         fd: BorrowedFd<'_>,
         dst: &mut [u8],
-        deadline: Option<Instant>,
-        try_only: bool,
+        wait: Wait,
     ) -> Result<usize, RecvError> {
-        self.next(fd, deadline, try_only, |p| {
+        self.next(fd, wait, |p| {
             let bytes = p.as_slice();
             match dst.get_mut(..bytes.len()) {
                 Some(room) => {
@@ -239,18 +242,12 @@ impl FrameReader {
     pub(crate) fn recv<T: DeserializeOwned>(
         &mut self,
         fd: BorrowedFd<'_>,
-        deadline: Option<Instant>,
-        try_only: bool,
+        wait: Wait,
     ) -> Result<T, RecvError> {
-        self.next(fd, deadline, try_only, |p| decode(p.as_slice()))?
+        self.next(fd, wait, |p| decode(p.as_slice()))?
     }
 
-    fn fill(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        deadline: Option<Instant>,
-        try_only: bool,
-    ) -> Result<Ready, RecvError> {
+    fn fill(&mut self, fd: BorrowedFd<'_>, wait: Wait) -> Result<Ready, RecvError> {
         loop {
             if let Some((mut v, full)) = self.large.take() {
                 if v.len() == full {
@@ -259,8 +256,7 @@ impl FrameReader {
                 if v.capacity() == v.len() {
                     v.reserve_exact(next_step(v.len(), full));
                 }
-                let read =
-                    self.wait(fd, deadline, try_only).and_then(|()| Ok(sys::fd::read_spare(fd, &mut v)?));
+                let read = self.wait(fd, wait).and_then(|()| Ok(sys::fd::read_spare(fd, &mut v)?));
                 match read {
                     Ok(0) => return Err(RecvError::Disconnected),
                     Ok(_) => self.large = Some((v, full)),
@@ -301,7 +297,7 @@ impl FrameReader {
             if self.buf.capacity() - self.buf.len() < CHUNK / 2 {
                 self.buf.reserve(CHUNK);
             }
-            self.wait(fd, deadline, try_only)?;
+            self.wait(fd, wait)?;
             if sys::fd::read_spare(fd, &mut self.buf)? == 0 {
                 self.buf.clear();
                 return Err(RecvError::Disconnected);
@@ -310,17 +306,13 @@ impl FrameReader {
     }
 
     /// Returns once `fd` is readable (blocking reads need no wait: the read itself blocks).
-    fn wait(&self, fd: BorrowedFd<'_>, deadline: Option<Instant>, try_only: bool) -> Result<(), RecvError> {
-        if deadline.is_none() && !try_only {
-            return Ok(());
-        }
-        let ready =
-            if try_only { sys::fd::readable_now(fd)? } else { sys::fd::poll_readable(&[fd], deadline)?[0] };
-        match (ready, try_only) {
-            (true, _) => Ok(()),
-            (false, true) => Err(RecvError::Empty),
-            (false, false) => Err(RecvError::Timeout),
-        }
+    fn wait(&self, fd: BorrowedFd<'_>, wait: Wait) -> Result<(), RecvError> {
+        let ready = match wait {
+            Wait::Forever => return Ok(()),
+            Wait::Now => sys::fd::readable_now(fd)?,
+            Wait::Until(t) => sys::fd::poll_readable(&[fd], Some(t))?[0],
+        };
+        if ready { Ok(()) } else { Err(RecvError::Empty) }
     }
 }
 
@@ -368,14 +360,14 @@ mod tests {
         let claimed = 64usize << 20;
         assert!(claimed <= r.max, "the claim is within the limit, so only memory bounds it");
         sys::fd::write_all2(tx.as_fd(), &(claimed as u32).to_le_bytes(), b"a few bytes", true).unwrap();
-        assert!(matches!(r.recv_bytes(rx.as_fd(), None, true), Err(RecvError::Empty)));
+        assert!(matches!(r.recv_bytes(rx.as_fd(), Wait::Now), Err(RecvError::Empty)));
         assert!(r.large.as_ref().is_some_and(|(v, full)| v.len() == 11 && *full == claimed));
         assert!(large_capacity(&r) <= FIRST_RESERVE + FIRST_RESERVE / 8, "{}", large_capacity(&r));
         assert!(r.reserved() <= CHUNK + FIRST_RESERVE + FIRST_RESERVE / 8, "{}", r.reserved());
         drop(tx);
         // A deadline turns a hang into a test failure rather than a stuck test run.
         let deadline = Instant::now() + Duration::from_secs(60);
-        assert!(matches!(r.recv_bytes(rx.as_fd(), Some(deadline), false), Err(RecvError::Disconnected)));
+        assert!(matches!(r.recv_bytes(rx.as_fd(), Wait::Until(deadline)), Err(RecvError::Disconnected)));
     }
 
     #[test]
@@ -389,7 +381,7 @@ mod tests {
         let mut got = None;
         for piece in frame.chunks(16 << 10) {
             sys::fd::write_all2(tx.as_fd(), piece, &[], true).unwrap();
-            match r.recv_bytes(rx.as_fd(), None, true) {
+            match r.recv_bytes(rx.as_fd(), Wait::Now) {
                 Err(RecvError::Empty) => {}
                 other => got = Some(other.unwrap()),
             }

@@ -1,14 +1,16 @@
 //! [`JoinableQueue`] and [`SimpleQueue`]: Python's two other queues, built on [`Queue`].
 
-use crate::error::{RecvError, SendError, WaitError, deadline_after};
+use crate::error::{RecvError, SendError, WaitError};
 use crate::mapping::Mapping;
+use crate::park::deadline_after;
+use crate::park::{bump_and_wake, wait_ready};
 use crate::queue::Queue;
-use crate::sync::{bump_and_wake, wait_ready};
 use crate::sys::futex::Wake;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -192,6 +194,19 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
 }
 
 impl<T> JoinableQueue<T> {
+    /// The queue and the memory file of the task count (for [`crate::handoff`]).
+    pub(crate) fn handoff_parts(&self) -> (&Queue<T>, BorrowedFd<'_>) {
+        (&self.queue, self.tasks.fd())
+    }
+
+    /// A handle rebuilt from the parts another process sent (for [`crate::handoff`]).
+    pub(crate) fn from_handoff_parts(queue: Queue<T>, tasks: OwnedFd) -> io::Result<JoinableQueue<T>> {
+        // SAFETY: sent by `handoff_parts` of a `JoinableQueue` in a process running this same
+        // program; `from_fd` checks the file's size.
+        let tasks = unsafe { Mapping::from_fd(tasks, 0)? };
+        Ok(JoinableQueue { queue, tasks })
+    }
+
     /// Takes one from the count; wakes `join` when it reaches zero. `false` if it was zero.
     fn finish_one(&self) -> bool {
         let t = &*self.tasks;
@@ -385,6 +400,16 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
 }
 
 impl<T> SimpleQueue<T> {
+    /// The queue (for [`crate::handoff`]).
+    pub(crate) fn queue(&self) -> &Queue<T> {
+        &self.queue
+    }
+
+    /// A handle over a queue another process sent (for [`crate::handoff`]).
+    pub(crate) fn from_queue(queue: Queue<T>) -> SimpleQueue<T> {
+        SimpleQueue { queue }
+    }
+
     /// Whether the queue holds no item now.
     pub fn empty(&self) -> bool {
         self.queue.empty()

@@ -9,7 +9,7 @@
 //! | `conn.send_bytes` / `recv_bytes` / `poll(t)` | `send_bytes` / `recv_bytes` / `poll(t)` |
 //! | `conn.recv_bytes_into(buf)` | [`Connection::recv_bytes_into`] ([`RecvError::BufferTooShort`] holds a longer message) |
 //! | `bytes` inside a sent object | [`Bytes`] (one block on the wire, not byte by byte) |
-//! | `Queue(maxsize)` | [`Queue::new`]`(maxsize)` |
+//! | `Queue(maxsize)` | [`Queue::new`]`(maxsize)` (items of any size: larger ones go through a shared memory file) |
 //! | `q.put(x, block, timeout)` | [`Queue::put`], [`Queue::try_put`], [`Queue::put_timeout`] |
 //! | `q.get(block, timeout)` | [`Queue::get`], [`Queue::try_get`], [`Queue::get_timeout`] |
 //! | `q.qsize()`, `empty()`, `full()`, `close()` | the same names (`qsize` is exact) |
@@ -21,14 +21,26 @@
 //! | `Barrier(parties)`: `wait`, `abort`, `reset`, `broken`, `n_waiting` | [`Barrier`]: [`wait`](Barrier::wait) gives the arrival index; a timeout breaks it ([`BarrierError`]) |
 //! | `Value(typecode, v)`, `Array(typecode, seq)` | [`Value`], [`Array`] (for [`Plain`] data) |
 //! | `shared_memory.SharedMemory(name)` | [`SharedMemory`] (`shm_open`) |
-//! | POSIX message queues (`mq_open`) | [`MessageQueue`] |
+//! | POSIX message queues (`mq_open`) | [`MessageQueue`] (`send`, `recv`, with `try_`/`_timeout`/`_deadline`) |
 //! | `signal` handlers | [`signal::Signals`] (block + `signalfd`, no handler) |
 //! | `multiprocessing.connection.wait` | [`wait_readable`] |
 //!
 //! Every blocking call comes in four shapes with the same names everywhere: blocking (`recv`),
-//! `try_` (never waits), `_timeout(Duration)` and `_deadline(Instant)`. Errors are small enums
-//! ([`RecvError`], [`SendError`]) with `is_timeout()`/`is_disconnected()`; a send takes `&T`, so
-//! the value is still yours when it fails.
+//! `try_` (never waits), `_timeout(Duration)` and `_deadline(Instant)`. "Nothing within the time
+//! allowed" (none for `try_`) has the same shape in the `try_` and the timed forms of one
+//! operation, as Python raises `queue.Empty` for both:
+//!
+//! | operation | blocking | `try_` / `_timeout` / `_deadline`: not now |
+//! | --- | --- | --- |
+//! | receive ([`Connection`], [`Queue`], …) | `Result<T, RecvError>` | `Err(`[`RecvError::Empty`]`)` |
+//! | send / put | `Result<(), SendError>` | `Err(`[`SendError::Full`]`)` |
+//! | [`Lock`], [`RLock`], [`Condition`] lock | `LockResult<Guard>` | `None` |
+//! | [`Semaphore::acquire`], [`Event::wait`] | `()` | `false` |
+//! | [`MessageQueue`] | `io::Result<…>` | `Ok(None)` / `Ok(false)` |
+//! | waits that can also fail ([`JoinableQueue::join`], [`Barrier::wait`], [`Condition::wait`]) | `Result<_, E>` | `Err(e)` with `e.is_timeout()` |
+//!
+//! Every error type has `is_timeout()` for that case, and `is_disconnected()` where the other
+//! side can go away. A send takes `&T`, so the value is still yours when it fails.
 //!
 //! Every descriptor is an `OwnedFd` with close-on-exec set at creation, and every fd-backed type
 //! implements `AsFd`/`AsRawFd`. Named objects ([`SharedMemory`], [`MessageQueue`]) are created
@@ -65,9 +77,11 @@ mod bytes;
 mod condition;
 mod error;
 mod frame;
+pub mod handoff;
 mod joinable;
 mod mapping;
 mod mq;
+mod park;
 mod pipe;
 mod queue;
 mod rlock;
@@ -93,11 +107,15 @@ pub use sync::{BoundedSemaphore, Event, Lock, LockGuard, LockResult, OwnerDied, 
 pub use sys::{getrandom, trim_heap};
 pub use wait::wait_readable;
 
-/// Low-level process calls for `mp-core`, which builds its process API on them. Not a stable
-/// interface: use `mp_core::Process` and friends instead.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::frame::encode_into;
+pub use frame::encode_into;
+
+/// The low-level process and descriptor calls that `mp-core` builds [`Process`] on: thin,
+/// documented wrappers of `fork`, `waitpid`, pidfds, `close_range` and friends, each named after
+/// the system call it makes. Most programs want `mp_core::Process` instead; this is for code that
+/// needs the raw calls without writing `libc` itself.
+///
+/// [`Process`]: https://docs.rs/mp-core/latest/mp_core/struct.Process.html
+pub mod os {
     pub use crate::sys::cpu_count;
     pub use crate::sys::fd::{close_raw, dup2, open_dev_null, poll_readable};
     pub use crate::sys::process::*;

@@ -10,7 +10,7 @@
 //! past it). A full queue makes `send` wait; a message larger than the queue's message size is
 //! refused with `EMSGSIZE`.
 
-use crate::error::deadline_after;
+use crate::park::deadline_after;
 use crate::sys;
 use crate::sys::mq::Mqd;
 use std::ffi::CString;
@@ -43,10 +43,10 @@ pub struct MqAttributes {
 /// let q = MessageQueue::create(&name, 10, 128)?;
 /// q.send(b"low", 1)?;
 /// q.send(b"high", 9)?;
-/// assert_eq!(q.receive()?, (b"high".to_vec(), 9)); // highest priority first
-/// assert_eq!(q.receive()?, (b"low".to_vec(), 1));
-/// assert!(q.try_receive()?.is_none());
-/// assert!(q.receive_timeout(Duration::from_millis(5))?.is_none());
+/// assert_eq!(q.recv()?, (b"high".to_vec(), 9)); // highest priority first
+/// assert_eq!(q.recv()?, (b"low".to_vec(), 1));
+/// assert!(q.try_recv()?.is_none());
+/// assert!(q.recv_timeout(Duration::from_millis(5))?.is_none());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
@@ -146,7 +146,16 @@ impl MessageQueue {
         self.send_until(msg, priority, deadline_after(timeout))
     }
 
-    fn receive_until(&self, deadline: Option<Instant>) -> io::Result<Option<(Vec<u8>, u32)>> {
+    /// Sends, waiting until `deadline` at the latest for room; `false` if none came.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Instant) -> io::Result<bool> {
+        self.send_until(msg, priority, Some(deadline))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> io::Result<Option<(Vec<u8>, u32)>> {
         let mut buf = vec![0u8; self.message_size.max(1)];
         Ok(sys::mq::receive(&self.q, &mut buf, deadline)?.map(|(n, prio)| {
             buf.truncate(n);
@@ -159,8 +168,8 @@ impl MessageQueue {
     /// # Errors
     ///
     /// The `mq_receive` error.
-    pub fn receive(&self) -> io::Result<(Vec<u8>, u32)> {
-        match self.receive_until(None)? {
+    pub fn recv(&self) -> io::Result<(Vec<u8>, u32)> {
+        match self.recv_until(None)? {
             Some(m) => Ok(m),
             None => Err(io::Error::other("mq_receive returned no message")),
         }
@@ -170,18 +179,27 @@ impl MessageQueue {
     ///
     /// # Errors
     ///
-    /// As [`receive`](Self::receive).
-    pub fn try_receive(&self) -> io::Result<Option<(Vec<u8>, u32)>> {
-        self.receive_until(Some(Instant::now()))
+    /// As [`recv`](Self::recv).
+    pub fn try_recv(&self) -> io::Result<Option<(Vec<u8>, u32)>> {
+        self.recv_until(Some(Instant::now()))
     }
 
     /// Receives, waiting at most `timeout`; `None` if nothing came.
     ///
     /// # Errors
     ///
-    /// As [`receive`](Self::receive).
-    pub fn receive_timeout(&self, timeout: Duration) -> io::Result<Option<(Vec<u8>, u32)>> {
-        self.receive_until(deadline_after(timeout))
+    /// As [`recv`](Self::recv).
+    pub fn recv_timeout(&self, timeout: Duration) -> io::Result<Option<(Vec<u8>, u32)>> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Receives, waiting until `deadline` at the latest; `None` if nothing came.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    pub fn recv_deadline(&self, deadline: Instant) -> io::Result<Option<(Vec<u8>, u32)>> {
+        self.recv_until(Some(deadline))
     }
 }
 

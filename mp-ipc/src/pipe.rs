@@ -25,8 +25,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::error::{RecvError, SendError, deadline_after};
+use crate::error::{RecvError, SendError};
 use crate::frame::{self, FrameReader};
+use crate::park::Wait;
 use crate::sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,7 +82,7 @@ macro_rules! recv_methods {
         /// message), [`RecvError::Decode`] when the bytes are not a `T`,
         /// [`RecvError::TooLarge`] on a length prefix over the maximum, or an I/O error.
         pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, RecvError> {
-            self.reader.recv(self.fd.as_fd(), None, false)
+            self.reader.recv(self.fd.as_fd(), Wait::Forever)
         }
 
         /// Receives a message only if one is there now; [`RecvError::Empty`] otherwise.
@@ -90,17 +91,17 @@ macro_rules! recv_methods {
         ///
         /// As [`recv`](Self::recv), plus [`RecvError::Empty`].
         pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, RecvError> {
-            self.reader.recv(self.fd.as_fd(), None, true)
+            self.reader.recv(self.fd.as_fd(), Wait::Now)
         }
 
         /// Receives one message, waiting at most `timeout`.
         ///
         /// # Errors
         ///
-        /// As [`recv`](Self::recv), plus [`RecvError::Timeout`]. Part of a message that arrived
+        /// As [`recv`](Self::recv), plus [`RecvError::Empty`] when nothing came in time. Part of a message that arrived
         /// before the timeout is kept for the next call.
         pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, RecvError> {
-            self.reader.recv(self.fd.as_fd(), deadline_after(timeout), false)
+            self.reader.recv(self.fd.as_fd(), Wait::timeout(timeout))
         }
 
         /// Receives one message, waiting until `deadline` at the latest.
@@ -109,7 +110,7 @@ macro_rules! recv_methods {
         ///
         /// As [`recv_timeout`](Self::recv_timeout).
         pub fn recv_deadline<T: DeserializeOwned>(&mut self, deadline: Instant) -> Result<T, RecvError> {
-            self.reader.recv(self.fd.as_fd(), Some(deadline), false)
+            self.reader.recv(self.fd.as_fd(), Wait::Until(deadline))
         }
 
         /// Receives one message as raw bytes (Python's `recv_bytes`).
@@ -118,7 +119,7 @@ macro_rules! recv_methods {
         ///
         /// As [`recv`](Self::recv), without the decoding error.
         pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
-            self.reader.recv_bytes(self.fd.as_fd(), None, false)
+            self.reader.recv_bytes(self.fd.as_fd(), Wait::Forever)
         }
 
         /// Receives one message as raw bytes, only if one is there now.
@@ -127,16 +128,16 @@ macro_rules! recv_methods {
         ///
         /// As [`recv_bytes`](Self::recv_bytes), plus [`RecvError::Empty`].
         pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
-            self.reader.recv_bytes(self.fd.as_fd(), None, true)
+            self.reader.recv_bytes(self.fd.as_fd(), Wait::Now)
         }
 
         /// Receives one message as raw bytes, waiting at most `timeout`.
         ///
         /// # Errors
         ///
-        /// As [`recv_bytes`](Self::recv_bytes), plus [`RecvError::Timeout`].
+        /// As [`recv_bytes`](Self::recv_bytes), plus [`RecvError::Empty`] when nothing came in time.
         pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
-            self.reader.recv_bytes(self.fd.as_fd(), deadline_after(timeout), false)
+            self.reader.recv_bytes(self.fd.as_fd(), Wait::timeout(timeout))
         }
 
         /// Receives one message as raw bytes, waiting until `deadline` at the latest.
@@ -145,7 +146,7 @@ macro_rules! recv_methods {
         ///
         /// As [`recv_bytes_timeout`](Self::recv_bytes_timeout).
         pub fn recv_bytes_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, RecvError> {
-            self.reader.recv_bytes(self.fd.as_fd(), Some(deadline), false)
+            self.reader.recv_bytes(self.fd.as_fd(), Wait::Until(deadline))
         }
 
         /// Receives one message as raw bytes into `buf`, without allocating for it, and returns
@@ -172,7 +173,7 @@ macro_rules! recv_methods {
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
         pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-            self.reader.recv_bytes_into(self.fd.as_fd(), buf, None, false)
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, Wait::Forever)
         }
 
         /// As [`recv_bytes_into`](Self::recv_bytes_into), only if a whole message is there now.
@@ -181,20 +182,20 @@ macro_rules! recv_methods {
         ///
         /// As [`recv_bytes_into`](Self::recv_bytes_into), plus [`RecvError::Empty`].
         pub fn try_recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-            self.reader.recv_bytes_into(self.fd.as_fd(), buf, None, true)
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, Wait::Now)
         }
 
         /// As [`recv_bytes_into`](Self::recv_bytes_into), waiting at most `timeout`.
         ///
         /// # Errors
         ///
-        /// As [`recv_bytes_into`](Self::recv_bytes_into), plus [`RecvError::Timeout`].
+        /// As [`recv_bytes_into`](Self::recv_bytes_into), plus [`RecvError::Empty`] when nothing came in time.
         pub fn recv_bytes_into_timeout(
             &mut self,
             buf: &mut [u8],
             timeout: Duration,
         ) -> Result<usize, RecvError> {
-            self.reader.recv_bytes_into(self.fd.as_fd(), buf, deadline_after(timeout), false)
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, Wait::timeout(timeout))
         }
 
         /// As [`recv_bytes_into`](Self::recv_bytes_into), waiting until `deadline` at the latest.
@@ -207,7 +208,7 @@ macro_rules! recv_methods {
             buf: &mut [u8],
             deadline: Instant,
         ) -> Result<usize, RecvError> {
-            self.reader.recv_bytes_into(self.fd.as_fd(), buf, Some(deadline), false)
+            self.reader.recv_bytes_into(self.fd.as_fd(), buf, Wait::Until(deadline))
         }
 
         /// Whether a message (or end of stream) can be received now, waiting at most `timeout`
@@ -220,7 +221,7 @@ macro_rules! recv_methods {
             if self.reader.has_buffered() {
                 return Ok(true);
             }
-            frame::poll_fd(self.fd.as_fd(), deadline_after(timeout))
+            frame::poll_fd(self.fd.as_fd(), Wait::timeout(timeout).deadline())
         }
 
         /// Whether bytes already read from the kernel wait in this end's read-ahead buffer (a
@@ -322,6 +323,19 @@ impl Connection {
         Connection { fd, reader: FrameReader::new() }
     }
 
+    /// The socket, the largest message size, and whether bytes already read wait in the
+    /// buffer (for [`crate::handoff`], which refuses to send those).
+    pub(crate) fn handoff_parts(&self) -> (BorrowedFd<'_>, usize, bool) {
+        (self.fd.as_fd(), self.reader.max, self.reader.has_buffered())
+    }
+
+    /// An end rebuilt from the socket another process sent (for [`crate::handoff`]).
+    pub(crate) fn from_handoff_parts(fd: OwnedFd, max: usize) -> Connection {
+        let mut c = Connection::new(fd);
+        c.reader.max = max;
+        c
+    }
+
     fn max_len(&self) -> usize {
         self.reader.max
     }
@@ -344,6 +358,18 @@ pub struct PipeReader {
 }
 
 impl PipeReader {
+    /// As [`Connection::handoff_parts`].
+    pub(crate) fn handoff_parts(&self) -> (BorrowedFd<'_>, usize, bool) {
+        (self.fd.as_fd(), self.reader.max, self.reader.has_buffered())
+    }
+
+    /// As [`Connection::from_handoff_parts`].
+    pub(crate) fn from_handoff_parts(fd: OwnedFd, max: usize) -> PipeReader {
+        let mut reader = FrameReader::new();
+        reader.max = max;
+        PipeReader { fd, reader }
+    }
+
     /// Sets the largest message this end accepts.
     pub fn set_max_message_size(&mut self, max: usize) {
         self.reader.max = max;
@@ -375,6 +401,16 @@ pub struct PipeWriter {
 }
 
 impl PipeWriter {
+    /// As [`Connection::handoff_parts`] (a writer buffers nothing).
+    pub(crate) fn handoff_parts(&self) -> (BorrowedFd<'_>, usize, bool) {
+        (self.fd.as_fd(), self.max, false)
+    }
+
+    /// As [`Connection::from_handoff_parts`].
+    pub(crate) fn from_handoff_parts(fd: OwnedFd, max: usize) -> PipeWriter {
+        PipeWriter { fd, max }
+    }
+
     const SOCKET: bool = false;
 
     fn max_len(&self) -> usize {

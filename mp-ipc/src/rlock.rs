@@ -1,7 +1,7 @@
 //! [`RLock`]: a re-entrant lock shared by forked processes (Python's `multiprocessing.RLock`).
 
-use crate::error::deadline_after;
 use crate::mapping::Mapping;
+use crate::park::deadline_after;
 use crate::sync::{LockResult, OwnerDied, lock_raw};
 use crate::sys::mutex::{Locked, RawMutex};
 use std::fmt;
@@ -47,6 +47,7 @@ pub(crate) struct RLockState {
 pub struct RLock {
     map: Mapping<RLockState>,
 }
+crate::mapping::handoff_by_mapping!(RLock, map);
 
 impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

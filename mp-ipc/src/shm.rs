@@ -2,7 +2,7 @@
 //! named [`SharedMemory`] for unrelated processes (`shm_open`).
 
 use crate::mapping::Mapping;
-use crate::sync::{LockResult, OwnerDied, lock_raw};
+use crate::sync::{LockResult, OwnerDied, RawGuard};
 use crate::sys;
 use crate::sys::mutex::{Locked, RawMutex};
 use std::cell::UnsafeCell;
@@ -66,6 +66,7 @@ struct Locked_<T: ?Sized> {
 pub struct Value<T: Plain> {
     map: Mapping<Locked_<T>>,
 }
+crate::mapping::handoff_by_mapping!(Value<T: Plain>, map);
 
 // SAFETY: access to the data goes through the process-shared lock.
 unsafe impl<T: Plain> Sync for Value<T> {}
@@ -95,8 +96,8 @@ impl<T: Plain> Value<T> {
     ///
     /// [`OwnerDied`] (holding the guard) when the previous holder died holding the lock.
     pub fn lock(&self) -> LockResult<Guard<'_, T>> {
-        let how = lock_raw(&self.map.lock, None).unwrap_or(Locked::Clean);
-        let g = Guard { lock: &self.map.lock, data: self.map.data.get(), _p: PhantomData };
+        let (held, how) = RawGuard::lock(&self.map.lock);
+        let g = Guard { _held: held, data: self.map.data.get(), _p: PhantomData };
         match how {
             Locked::Clean => Ok(g),
             Locked::OwnerDied => Err(OwnerDied::new(g)),
@@ -136,6 +137,28 @@ impl<T: Plain + fmt::Debug> fmt::Debug for Value<T> {
 pub struct Array<T: Plain> {
     map: Mapping<Locked_<[T; 0]>>,
     len: usize,
+}
+
+impl<T: Plain> Array<T> {
+    /// The memory file of this array (for [`crate::handoff`]).
+    pub(crate) fn mapping_fd(&self) -> BorrowedFd<'_> {
+        self.map.fd()
+    }
+
+    /// A handle on the array of `len` elements whose memory file another process sent (for
+    /// [`crate::handoff`]): the file must hold them, and say it holds `len`.
+    pub(crate) fn from_mapping_fd(fd: OwnedFd, len: usize) -> io::Result<Array<T>> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+        // SAFETY: the descriptor was sent by `mapping_fd` of an `Array<T>` in a process running
+        // this same program; `from_fd` checks that the file holds the header and `len` elements.
+        let map = unsafe { Mapping::<Locked_<[T; 0]>>::from_fd(fd, bytes)? };
+        if (*map).len != len {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "an Array of another length"));
+        }
+        Ok(Array { map, len })
+    }
 }
 
 // SAFETY: access to the data goes through the process-shared lock.
@@ -198,8 +221,8 @@ impl<T: Plain> Array<T> {
     ///
     /// [`OwnerDied`] (holding the guard) when the previous holder died holding the lock.
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        let how = lock_raw(&self.map.lock, None).unwrap_or(Locked::Clean);
-        let g = ArrayGuard { lock: &self.map.lock, data: self.data_ptr(), len: self.len, _p: PhantomData };
+        let (held, how) = RawGuard::lock(&self.map.lock);
+        let g = ArrayGuard { _held: held, data: self.data_ptr(), len: self.len, _p: PhantomData };
         match how {
             Locked::Clean => Ok(g),
             Locked::OwnerDied => Err(OwnerDied::new(g)),
@@ -236,7 +259,7 @@ impl<T: Plain + fmt::Debug> fmt::Debug for Array<T> {
 
 /// Access to a locked [`Value`]; unlocks on drop.
 pub struct Guard<'a, T> {
-    lock: &'a RawMutex,
+    _held: RawGuard<'a>,
     data: *mut T,
     _p: PhantomData<&'a mut T>,
 }
@@ -256,13 +279,6 @@ impl<T> DerefMut for Guard<'_, T> {
     }
 }
 
-impl<T> Drop for Guard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: this guard holds the lock.
-        unsafe { self.lock.unlock() };
-    }
-}
-
 impl<T: fmt::Debug> fmt::Debug for Guard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (**self).fmt(f)
@@ -271,7 +287,7 @@ impl<T: fmt::Debug> fmt::Debug for Guard<'_, T> {
 
 /// Access to a locked [`Array`] as a slice; unlocks on drop.
 pub struct ArrayGuard<'a, T> {
-    lock: &'a RawMutex,
+    _held: RawGuard<'a>,
     data: *mut T,
     len: usize,
     _p: PhantomData<&'a mut [T]>,
@@ -289,13 +305,6 @@ impl<T> DerefMut for ArrayGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: as above.
         unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
-    }
-}
-
-impl<T> Drop for ArrayGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: this guard holds the lock.
-        unsafe { self.lock.unlock() };
     }
 }
 
@@ -411,6 +420,23 @@ impl SharedMemory {
         }
         let ptr = sys::mman::map_shared_fd(fd.as_fd(), len)?;
         Ok(SharedMemory { fd, ptr, len, name: cname, unlink_on_drop: false })
+    }
+
+    /// The descriptor and the system name of this segment (for [`crate::handoff`]).
+    pub(crate) fn handoff_parts(&self) -> (BorrowedFd<'_>, &[u8]) {
+        (self.fd.as_fd(), self.name.as_bytes())
+    }
+
+    /// A handle on the segment whose descriptor another process sent (for [`crate::handoff`]):
+    /// attached, as [`open`](Self::open) does, so it does not remove the name when dropped.
+    pub(crate) fn from_handoff_fd(fd: OwnedFd, name: Vec<u8>) -> io::Result<SharedMemory> {
+        let name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let len = sys::mman::file_size(fd.as_fd())?;
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "shared memory object is empty"));
+        }
+        let ptr = sys::mman::map_shared_fd(fd.as_fd(), len)?;
+        Ok(SharedMemory { fd, ptr, len, name, unlink_on_drop: false })
     }
 
     /// Keeps the name after this handle drops (it can then be removed with [`unlink`](Self::unlink)).

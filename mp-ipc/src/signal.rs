@@ -4,13 +4,14 @@
 //! A server that must shut down cleanly on `SIGTERM`/`SIGINT` blocks them at start-up (before
 //! it starts any thread, so that every thread inherits the mask) and waits for them in its loop.
 
-use crate::error::deadline_after;
+use crate::park::deadline_after;
 use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// Signal numbers, for convenience.
+/// Signal numbers (Linux, every architecture this crate builds for), so that no code here or in
+/// `mp-core` writes a bare `9` or `15`.
 pub mod consts {
     /// Hangup.
     pub const SIGHUP: i32 = 1;
@@ -18,16 +19,28 @@ pub mod consts {
     pub const SIGINT: i32 = 2;
     /// Quit.
     pub const SIGQUIT: i32 = 3;
+    /// Abort (`abort(3)`).
+    pub const SIGABRT: i32 = 6;
     /// Kill (cannot be blocked).
     pub const SIGKILL: i32 = 9;
+    /// Invalid memory reference.
+    pub const SIGSEGV: i32 = 11;
     /// User signal 1.
     pub const SIGUSR1: i32 = 10;
     /// User signal 2.
     pub const SIGUSR2: i32 = 12;
+    /// Write to a pipe with no reader.
+    pub const SIGPIPE: i32 = 13;
+    /// Timer (`alarm(2)`).
+    pub const SIGALRM: i32 = 14;
     /// Terminate.
     pub const SIGTERM: i32 = 15;
     /// Child stopped or ended.
     pub const SIGCHLD: i32 = 17;
+    /// Continue a stopped process.
+    pub const SIGCONT: i32 = 18;
+    /// Stop (cannot be blocked).
+    pub const SIGSTOP: i32 = 19;
 }
 
 /// A signal that arrived.
@@ -80,7 +93,7 @@ impl Signals {
     pub fn block(signals: &[i32]) -> io::Result<Signals> {
         let mut set = sys::signal::empty_set();
         for &s in signals {
-            if s == consts::SIGKILL || s == 19 {
+            if s == consts::SIGKILL || s == consts::SIGSTOP {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("signal {s} cannot be blocked"),

@@ -1,23 +1,20 @@
 //! Synchronisation across forked processes: [`Lock`], [`Semaphore`], [`BoundedSemaphore`] and
-//! [`Event`] (Python's `multiprocessing` names), and the wake-up protocol every waiting type in
-//! this crate uses ([`wait_on`], [`wait_ready`]).
+//! [`Event`] (Python's `multiprocessing` names). They sleep with the wake-up protocol in
+//! `park.rs`.
 //!
 //! Each lives in a small anonymous shared mapping: make it before forking, and every child
 //! forked afterwards shares it. Waiting sleeps in the kernel (a futex, or a robust pthread mutex
 //! for [`Lock`]), after a short spin. Every blocking call has a `try_` form and a timeout form.
 
-use crate::error::deadline_after;
 use crate::mapping::Mapping;
-use crate::sys::futex::{self, Wake};
+use crate::park::deadline_after;
+use crate::park::{wait_on, wake_waiters};
+use crate::sys::futex::Wake;
 use crate::sys::mutex::{Locked, RawMutex};
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// Spins this many times re-checking a condition before sleeping in the kernel: a wake-up from
-/// another CPU usually comes within it, and a sleep costs two system calls.
-pub(crate) const SPINS: u32 = 200;
 
 /// The result of taking a lock: `Err` when the previous holder died holding it.
 pub type LockResult<G> = Result<G, OwnerDied<G>>;
@@ -85,6 +82,7 @@ impl<G> std::error::Error for OwnerDied<G> {}
 pub struct Lock {
     map: Mapping<RawMutex>,
 }
+crate::mapping::handoff_by_mapping!(Lock, map);
 
 impl Lock {
     /// A new, unlocked lock.
@@ -104,8 +102,8 @@ impl Lock {
     }
 
     fn take(&self, deadline: Option<Instant>) -> Option<LockResult<LockGuard<'_>>> {
-        let how = lock_raw(&self.map, deadline)?;
-        let g = LockGuard { lock: &self.map };
+        let (held, how) = RawGuard::lock_until(&self.map, deadline)?;
+        let g = LockGuard { _held: held };
         Some(match how {
             Locked::Clean => Ok(g),
             Locked::OwnerDied => Err(OwnerDied::new(g)),
@@ -157,106 +155,57 @@ pub(crate) fn lock_raw(m: &RawMutex, deadline: Option<Instant>) -> Option<Locked
     }
 }
 
-/// Holds a raw mutex of this crate's shared state; unlocks it on drop (no hand-paired
-/// lock/unlock).
+/// Holds a raw mutex of this crate's shared state and unlocks it on drop: the one RAII guard
+/// behind [`Queue`](crate::Queue), [`Barrier`](crate::Barrier), [`Value`](crate::Value),
+/// [`Array`](crate::Array) and [`LockGuard`] (no hand-paired lock/unlock anywhere).
 pub(crate) struct RawGuard<'a> {
     mutex: &'a RawMutex,
 }
 
-impl RawGuard<'_> {
+impl<'a> RawGuard<'a> {
     /// Locks `mutex`, waiting as long as it takes; also says whether a holder died.
-    pub(crate) fn lock(mutex: &RawMutex) -> (RawGuard<'_>, Locked) {
+    pub(crate) fn lock(mutex: &'a RawMutex) -> (RawGuard<'a>, Locked) {
         let how = lock_raw(mutex, None).unwrap_or(Locked::Clean);
         (RawGuard { mutex }, how)
+    }
+
+    /// Locks `mutex`, waiting until `deadline` at the latest (`None`: as long as it takes);
+    /// `None` when it stayed taken.
+    pub(crate) fn lock_until(
+        mutex: &'a RawMutex,
+        deadline: Option<Instant>,
+    ) -> Option<(RawGuard<'a>, Locked)> {
+        let how = lock_raw(mutex, deadline)?;
+        Some((RawGuard { mutex }, how))
+    }
+
+    /// Takes charge of a lock the caller has just taken.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread holds `mutex`, and nothing else will unlock it.
+    pub(crate) unsafe fn adopt(mutex: &'a RawMutex) -> RawGuard<'a> {
+        RawGuard { mutex }
     }
 }
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: this guard took the lock in `RawGuard::lock` and is its only holder.
+        // SAFETY: this guard took the lock (or adopted it from its taker) and is its only holder.
         unsafe { self.mutex.unlock() };
+    }
+}
+
+impl fmt::Debug for RawGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawGuard")
     }
 }
 
 /// Holds a [`Lock`]; releases it on drop.
 #[derive(Debug)]
 pub struct LockGuard<'a> {
-    lock: &'a RawMutex,
-}
-
-impl Drop for LockGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: this guard holds the lock.
-        unsafe { self.lock.unlock() };
-    }
-}
-
-/// Waits until `word` no longer holds `seen`: spins briefly (no system call), then registers in
-/// `waiters` and sleeps in the kernel. `TimedOut` at the deadline.
-///
-/// The wake-up protocol, written once: a waker first changes `word` (SeqCst), then wakes only if
-/// `waiters` is non-zero (SeqCst); a waiter first raises `waiters`, then re-checks `word` before
-/// sleeping. One of the two always sees the other, so no wake-up is lost, and a waker pays the
-/// `futex` system call only when someone really sleeps.
-pub(crate) fn wait_on(
-    word: &AtomicU32,
-    waiters: &AtomicU32,
-    seen: u32,
-    deadline: Option<Instant>,
-) -> io::Result<Wake> {
-    for _ in 0..SPINS {
-        if word.load(Ordering::Acquire) != seen {
-            return Ok(Wake::Recheck);
-        }
-        std::hint::spin_loop();
-    }
-    waiters.fetch_add(1, Ordering::SeqCst);
-    let r = if word.load(Ordering::SeqCst) != seen {
-        Ok(Wake::Recheck)
-    } else {
-        futex::wait(word, seen, deadline)
-    };
-    waiters.fetch_sub(1, Ordering::SeqCst);
-    r
-}
-
-/// Waits until `ready()` holds, where `ready` reads shared state that changes together with a
-/// bump of `seq`: spins on `ready` (no system call, no write to shared memory), then registers in
-/// `waiters` and sleeps on `seq`. The waker's half is [`bump_and_wake`], called after the change
-/// (made with `SeqCst`); it writes `seq` only when someone sleeps.
-pub(crate) fn wait_ready(
-    seq: &AtomicU32,
-    waiters: &AtomicU32,
-    deadline: Option<Instant>,
-    ready: impl Fn() -> bool,
-) -> io::Result<Wake> {
-    for _ in 0..SPINS {
-        if ready() {
-            return Ok(Wake::Recheck);
-        }
-        std::hint::spin_loop();
-    }
-    let seen = seq.load(Ordering::SeqCst);
-    waiters.fetch_add(1, Ordering::SeqCst);
-    let r = if ready() { Ok(Wake::Recheck) } else { futex::wait(seq, seen, deadline) };
-    waiters.fetch_sub(1, Ordering::SeqCst);
-    r
-}
-
-/// The waker's half of [`wait_ready`]: after a `SeqCst` change that may make a sleeper's
-/// condition true, bump `seq` and wake `n` sleepers, if there are any.
-pub(crate) fn bump_and_wake(seq: &AtomicU32, waiters: &AtomicU32, n: i32) {
-    if waiters.load(Ordering::SeqCst) > 0 {
-        seq.fetch_add(1, Ordering::SeqCst);
-        futex::wake(seq, n);
-    }
-}
-
-/// The waker's half of [`wait_on`]: call after changing `word`.
-pub(crate) fn wake_waiters(word: &AtomicU32, waiters: &AtomicU32, n: i32) {
-    if waiters.load(Ordering::SeqCst) > 0 {
-        futex::wake(word, n);
-    }
+    _held: RawGuard<'a>,
 }
 
 #[derive(Debug)]
@@ -277,18 +226,19 @@ struct SemState {
 /// ```
 /// use std::time::Duration;
 /// let sem = mp_ipc::Semaphore::new(1)?;
-/// sem.acquire()?;
+/// sem.acquire();
 /// assert!(!sem.try_acquire());
-/// assert!(!sem.acquire_timeout(Duration::from_millis(5))?);
+/// assert!(!sem.acquire_timeout(Duration::from_millis(5)));
 /// let child = mp_core::spawn(|| sem.release())?;
 /// assert!(child.join()?.success());
-/// assert!(sem.acquire_timeout(Duration::from_secs(10))?);
+/// assert!(sem.acquire_timeout(Duration::from_secs(10)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Semaphore {
     map: Mapping<SemState>,
 }
+crate::mapping::handoff_by_mapping!(Semaphore, map);
 
 impl Semaphore {
     /// A semaphore holding `value` units.
@@ -323,47 +273,35 @@ impl Semaphore {
         false
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> io::Result<bool> {
+    fn acquire_until(&self, deadline: Option<Instant>) -> bool {
         let s = &*self.map;
         loop {
             if self.try_take() {
-                return Ok(true);
+                return true;
             }
-            if wait_on(&s.value, &s.waiters, 0, deadline)? == Wake::TimedOut {
-                return Ok(self.try_take());
+            if sleep(&s.value, &s.waiters, deadline) == Wake::TimedOut {
+                return self.try_take();
             }
         }
     }
 
     /// Takes one unit, waiting as long as it takes.
-    ///
-    /// # Errors
-    ///
-    /// An unexpected `futex` error.
-    pub fn acquire(&self) -> io::Result<()> {
-        self.acquire_until(None).map(drop)
+    pub fn acquire(&self) {
+        self.acquire_until(None);
     }
 
-    /// Takes one unit if one is there now.
+    /// Takes one unit if one is there now; `false` otherwise.
     pub fn try_acquire(&self) -> bool {
         self.try_take()
     }
 
     /// Takes one unit, waiting at most `timeout`; `false` if none came.
-    ///
-    /// # Errors
-    ///
-    /// As [`acquire`](Self::acquire).
-    pub fn acquire_timeout(&self, timeout: Duration) -> io::Result<bool> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         self.acquire_until(deadline_after(timeout))
     }
 
     /// Takes one unit, waiting until `deadline` at the latest; `false` if none came.
-    ///
-    /// # Errors
-    ///
-    /// As [`acquire`](Self::acquire).
-    pub fn acquire_deadline(&self, deadline: Instant) -> io::Result<bool> {
+    pub fn acquire_deadline(&self, deadline: Instant) -> bool {
         self.acquire_until(Some(deadline))
     }
 
@@ -409,7 +347,7 @@ impl Semaphore {
 /// ```
 /// let sem = mp_ipc::BoundedSemaphore::new(2)?;
 /// assert!(sem.release().is_err());
-/// sem.acquire()?;
+/// sem.acquire();
 /// sem.release()?;
 /// assert_eq!(sem.value(), 2);
 /// # Ok::<(), std::io::Error>(())
@@ -417,6 +355,19 @@ impl Semaphore {
 #[derive(Debug)]
 pub struct BoundedSemaphore {
     inner: Semaphore,
+}
+
+impl BoundedSemaphore {
+    /// The memory file of this semaphore (for [`crate::handoff`]).
+    pub(crate) fn mapping_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.mapping_fd()
+    }
+
+    /// A handle on the semaphore whose memory file another process sent (for
+    /// [`crate::handoff`]).
+    pub(crate) fn from_mapping_fd(fd: std::os::fd::OwnedFd) -> io::Result<BoundedSemaphore> {
+        Ok(BoundedSemaphore { inner: Semaphore::from_mapping_fd(fd)? })
+    }
 }
 
 impl BoundedSemaphore {
@@ -430,11 +381,7 @@ impl BoundedSemaphore {
     }
 
     /// As [`Semaphore::acquire`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Semaphore::acquire`].
-    pub fn acquire(&self) -> io::Result<()> {
+    pub fn acquire(&self) {
         self.inner.acquire()
     }
 
@@ -444,20 +391,12 @@ impl BoundedSemaphore {
     }
 
     /// As [`Semaphore::acquire_timeout`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Semaphore::acquire`].
-    pub fn acquire_timeout(&self, timeout: Duration) -> io::Result<bool> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         self.inner.acquire_timeout(timeout)
     }
 
     /// As [`Semaphore::acquire_deadline`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Semaphore::acquire`].
-    pub fn acquire_deadline(&self, deadline: Instant) -> io::Result<bool> {
+    pub fn acquire_deadline(&self, deadline: Instant) -> bool {
         self.inner.acquire_deadline(deadline)
     }
 
@@ -483,9 +422,9 @@ impl BoundedSemaphore {
 /// ```
 /// use std::time::Duration;
 /// let ready = mp_ipc::Event::new()?;
-/// assert!(!ready.wait_timeout(Duration::from_millis(5))?);
+/// assert!(!ready.wait_timeout(Duration::from_millis(5)));
 /// let child = mp_core::spawn(|| ready.set())?;
-/// assert!(ready.wait_timeout(Duration::from_secs(10))?);
+/// assert!(ready.wait_timeout(Duration::from_secs(10)));
 /// assert!(ready.is_set());
 /// ready.clear();
 /// assert!(!ready.is_set());
@@ -496,6 +435,7 @@ impl BoundedSemaphore {
 pub struct Event {
     map: Mapping<[AtomicU32; 2]>,
 }
+crate::mapping::handoff_by_mapping!(Event, map);
 
 impl Event {
     /// A new, clear event.
@@ -527,42 +467,40 @@ impl Event {
         self.map[0].load(Ordering::Acquire) == 1
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> io::Result<bool> {
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
         loop {
             if self.is_set() {
-                return Ok(true);
+                return true;
             }
             let [flag, waiters] = &*self.map;
-            if wait_on(flag, waiters, 0, deadline)? == Wake::TimedOut {
-                return Ok(self.is_set());
+            if sleep(flag, waiters, deadline) == Wake::TimedOut {
+                return self.is_set();
             }
         }
     }
 
     /// Waits until the flag is set.
-    ///
-    /// # Errors
-    ///
-    /// An unexpected `futex` error.
-    pub fn wait(&self) -> io::Result<()> {
-        self.wait_until(None).map(drop)
+    pub fn wait(&self) {
+        self.wait_until(None);
     }
 
     /// Waits at most `timeout`; returns whether the flag is set.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait`](Self::wait).
-    pub fn wait_timeout(&self, timeout: Duration) -> io::Result<bool> {
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(deadline_after(timeout))
     }
 
     /// Waits until `deadline` at the latest; returns whether the flag is set.
-    ///
-    /// # Errors
-    ///
-    /// As [`wait`](Self::wait).
-    pub fn wait_deadline(&self, deadline: Instant) -> io::Result<bool> {
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
         self.wait_until(Some(deadline))
+    }
+}
+
+/// Sleeps while `word` is 0 (see [`wait_on`]). The futex errors other than the ones `wait_on`
+/// handles (`EFAULT`, `EINVAL`) cannot happen for a word in this crate's mappings with a valid
+/// timeout: one would be a bug here, so it panics rather than burden every caller with it.
+fn sleep(word: &AtomicU32, waiters: &AtomicU32, deadline: Option<Instant>) -> Wake {
+    match wait_on(word, waiters, 0, deadline) {
+        Ok(w) => w,
+        Err(e) => panic!("futex wait on a process-shared word failed: {e}"),
     }
 }

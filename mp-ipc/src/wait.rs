@@ -1,6 +1,6 @@
 //! Waiting on several descriptors at once.
 
-use crate::error::deadline_after;
+use crate::park::deadline_after;
 use crate::sys;
 use std::io;
 use std::os::fd::AsFd;

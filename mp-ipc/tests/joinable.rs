@@ -20,7 +20,9 @@ fn join_returns_exactly_when_every_item_put_was_task_done() {
                 while let Ok(n) = q.get() {
                     if n == ITEMS - 1 {
                         // Hold the last item unfinished until the parent has seen `join` wait.
-                        last_may_finish.wait_timeout(LONG).map_err(|e| e.to_string())?;
+                        if !last_may_finish.wait_timeout(LONG) {
+                            return Err("the parent never let the last item finish".to_string());
+                        }
                     }
                     done[0].fetch_add(1, Ordering::SeqCst);
                     q.task_done().map_err(|e| e.to_string())?;

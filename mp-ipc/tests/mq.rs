@@ -13,9 +13,9 @@ fn send_receive_priorities_timeouts_and_cleanup() {
     let attrs = q.attributes().unwrap();
     assert_eq!((attrs.max_messages, attrs.message_size, attrs.current_messages), (4, 64, 0));
     let t = Instant::now();
-    assert!(q.receive_timeout(Duration::from_millis(50)).unwrap().is_none());
+    assert!(q.recv_timeout(Duration::from_millis(50)).unwrap().is_none());
     assert!(t.elapsed() >= Duration::from_millis(50));
-    assert!(q.try_receive().unwrap().is_none());
+    assert!(q.try_recv().unwrap().is_none());
 
     let child_name = name.clone();
     let child = mp_core::spawn(move || {
@@ -31,7 +31,7 @@ fn send_receive_priorities_timeouts_and_cleanup() {
     // Full: try and timed sends report it.
     assert!(!q.try_send(b"x", 0).unwrap());
     assert!(!q.send_timeout(b"x", 0, Duration::from_millis(20)).unwrap());
-    let got: Vec<(Vec<u8>, u32)> = (0..4).map(|_| q.receive().unwrap()).collect();
+    let got: Vec<(Vec<u8>, u32)> = (0..4).map(|_| q.recv().unwrap()).collect();
     assert_eq!(got, [(vec![2], 5), (vec![3], 5), (vec![1], 1), (vec![4], 0)]);
     // Too large a message.
     assert_eq!(q.send(&[0; 65], 0).unwrap_err().raw_os_error(), Some(libc::EMSGSIZE));

@@ -36,8 +36,9 @@ pub use room::{MAX_BEHIND_BYTES, MAX_PRIVATE, MAX_PRIVATE_BYTES, PRESENCE_DELAY,
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Server settings.
-#[derive(Debug, Clone)]
+/// Server settings. Serializable, so that a hosted room's process receives them as a
+/// fork-server argument.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Lines of history a joining user receives (default 50).
     pub history: usize,

@@ -18,7 +18,7 @@ use std::io;
 /// Words per slot: the running task's id + 1 (0: none yet), the `seq` + 1 of the last task
 /// started (so every `seq` at or above it has not been started), and the revoked range
 /// `[from, to)`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Control(Array<u64>);
 
 const WORDS: usize = 4;

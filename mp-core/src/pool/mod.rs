@@ -1,9 +1,10 @@
 //! A pool of worker processes (Python's `multiprocessing.Pool`) that never hangs.
 //!
-//! Workers are forks of the process that made the pool. A task is a plain function
+//! Workers are started by the fork server ([`crate::forkserver`]) by default, or forked from the
+//! process that made the pool ([`PoolBuilder::start_method`]). A task is a plain function
 //! `fn(A) -> R` (a non-capturing closure coerces to one) and its argument: the function's
-//! address is valid in the workers because they are copies of this process, and the argument and
-//! result cross as postcard bytes. Captured state cannot cross a process boundary, so capturing
+//! address is valid in the workers because they are copies of this same program, and the
+//! argument and result cross as postcard bytes. Captured state cannot cross a process boundary, so capturing
 //! closures do not compile here; pass what the task needs in its argument (a struct stands in
 //! for Python's `kwds`):
 //!
@@ -56,10 +57,22 @@
 //!
 //! The pool is `Send` and `Sync`; calls from several threads take turns.
 //!
-//! # Fork safety
+//! # Start method, and why the fork server is the default
 //!
-//! Workers are forked when the pool starts and when one is replaced. See the process module
-//! docs for what a child of a multithreaded process may do; tasks run under the same rules.
+//! Workers start when the pool starts and when one is replaced. As Python 3.14 did on Linux,
+//! the default is the fork server: a pool is often made by a program that already runs threads
+//! (a GUI, a runtime, a logging thread), and a plain `fork` of such a program may leave a lock
+//! held for ever in the worker. A fork-server worker is a copy of the program as it was at
+//! [`forkserver::start`](crate::forkserver::start) (call it at the top of `main`), holding only
+//! the pool's socket and shared memory. Tasks are plain functions with encoded arguments either
+//! way, so the pool loses nothing; an initializer is a `fn(A)` whose `initargs` are encoded too.
+//! Only worker start-up costs more (about twice a `fork`, once per worker).
+//!
+//! [`StartMethod::Fork`](crate::StartMethod::Fork) forks the caller instead: workers then see
+//! the program's state as it is when the pool starts (statics set since `start`), and a child
+//! of a multithreaded process must follow the rules of
+//! [Forking a multithreaded process](crate#forking-a-multithreaded-process); tasks run under
+//! them too.
 
 mod config;
 mod control;
@@ -81,7 +94,7 @@ pub use map_result::MapResult;
 pub use star::StarFn;
 
 use map_result::Gather;
-use mp_ipc::__private::encode_into;
+use mp_ipc::encode_into;
 use results::Body;
 use scheduling::{Inner, State, Worker};
 use serde::Serialize;

@@ -11,7 +11,7 @@ use super::control::Control;
 use super::results::{Body, ResultStore};
 use super::wire::{self, CallChunk, TaskHeader};
 use super::{TaskError, worker};
-use crate::{Builder, ExitStatus, Process};
+use crate::{Builder, ExitStatus, Process, StartMethod};
 use mp_ipc::{Connection, Pipe, RecvError};
 use std::collections::VecDeque;
 use std::io;
@@ -171,22 +171,41 @@ impl Inner {
     fn spawn_worker(&mut self, slot: usize) -> io::Result<Worker> {
         self.worker_seq += 1;
         let (conn, child_end) = Pipe::duplex()?;
-        // The new worker must not keep the other workers' sockets open (their end-of-stream
-        // tells those workers to stop).
-        let inherited: Vec<RawFd> = self.workers.iter().flatten().map(|w| w.conn.as_raw_fd()).collect();
-        let init = self.cfg.initializer.clone();
         let max = self.cfg.max_tasks;
-        let conn_fd = conn.as_raw_fd();
         let control = Arc::clone(&self.control);
         control.reset(slot);
-        let proc = Builder::new().name(format!("PoolWorker-{}", self.worker_seq)).spawn(move || {
-            for fd in inherited.iter().copied().chain([conn_fd]) {
-                // SAFETY: the worker never uses the parent's ends; it ends in `_exit`, so no
-                // destructor closes them again.
-                unsafe { mp_ipc::__private::close_raw(fd) };
+        let builder = Builder::new().name(format!("PoolWorker-{}", self.worker_seq));
+        let proc = match self.cfg.start_method {
+            StartMethod::ForkServer => {
+                // A fork-server worker holds only what it is given: no other worker's socket.
+                let init = self.cfg.initializer.as_ref().map(|i| i.encode()).transpose()?;
+                let args = worker::WorkerArgs { conn: child_end, control, slot, init, max_tasks: max };
+                builder.start_method(StartMethod::ForkServer).spawn_fn(worker::served_worker, args)?
             }
-            worker::worker_main(child_end, &control, slot, init.as_deref().map(|f| f as &dyn Fn()), max);
-        })?;
+            _ => {
+                // The new worker must not keep the other workers' sockets open (their
+                // end-of-stream tells those workers to stop).
+                let inherited: Vec<RawFd> =
+                    self.workers.iter().flatten().map(|w| w.conn.as_raw_fd()).collect();
+                let init = self.cfg.initializer.clone();
+                let conn_fd = conn.as_raw_fd();
+                builder.start_method(StartMethod::Fork).spawn(move || {
+                    for fd in inherited.iter().copied().chain([conn_fd]) {
+                        // SAFETY: the worker never uses the parent's ends; it ends in `_exit`,
+                        // so no destructor closes them again.
+                        unsafe { mp_ipc::os::close_raw(fd) };
+                    }
+                    let init = init.as_ref().map(|i| move || i.run());
+                    worker::worker_main(
+                        child_end,
+                        &control,
+                        slot,
+                        init.as_ref().map(|f| f as &dyn Fn()),
+                        max,
+                    );
+                })?
+            }
+        };
         Ok(Worker {
             proc,
             conn,

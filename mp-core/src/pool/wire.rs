@@ -13,7 +13,7 @@
 //! `Vec<Outcome<R>>` ([`OUTCOMES`]), one result or outcome per argument.
 
 use super::TaskError;
-use mp_ipc::__private::encode_into;
+use mp_ipc::encode_into;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;

@@ -1,8 +1,36 @@
 //! The loop a worker process runs.
 
+use super::config::InitCall;
 use super::control::Control;
 use super::wire::{self, CallChunk, TASK_HEADER, TaskHeader};
 use mp_ipc::Connection;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What a worker started by the fork server receives: its end of the pool's socket, the shared
+/// control memory, its slot, the encoded initializer and the task quota.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct WorkerArgs {
+    pub(super) conn: Connection,
+    pub(super) control: Arc<Control>,
+    pub(super) slot: usize,
+    pub(super) init: Option<InitCall>,
+    pub(super) max_tasks: Option<usize>,
+}
+
+/// The body of a worker started by the fork server.
+pub(super) fn served_worker(args: WorkerArgs) {
+    let WorkerArgs { conn, control, slot, init, max_tasks } = args;
+    let init = init.map(|call| {
+        let once = std::cell::Cell::new(Some(call));
+        move || {
+            if let Some(call) = once.take() {
+                call.run()
+            }
+        }
+    });
+    worker_main(conn, &control, slot, init.as_ref().map(|f| f as &dyn Fn()), max_tasks);
+}
 
 /// The body of a worker process: run tasks until the pool hangs up or the task quota is used.
 ///

@@ -1,13 +1,13 @@
 //! [`Builder`]: a child's options, the fork, and the child's setup before its target runs.
 
 use super::lifecycle::{self, Child};
-use super::{
-    CHILD_COUNTER, IDENTITY, Identity, Outcome, Pid, Process, Run, SIGKILL, current_process, identity,
-};
-use mp_ipc::__private as sys;
+use super::{Identity, Outcome, Pid, Process, Run, SIGKILL, current_process};
+use crate::forkserver::StartMethod;
+use mp_ipc::os as sys;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -17,6 +17,12 @@ static DEV_NULL: OnceLock<OwnedFd> = OnceLock::new();
 /// Set in a child whose `close_fds` closed the inherited `DEV_NULL`: its number may name another
 /// file there, so that child's own children open `/dev/null` afresh.
 static DEV_NULL_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// In a process that closed every inherited descriptor (the fork server): the inherited
+/// `/dev/null` number may name another file now, so children forked from here open it afresh.
+pub(crate) fn forget_dev_null() {
+    DEV_NULL_CLOSED.store(true, Ordering::Relaxed);
+}
 
 /// Options for a child process before it starts (Python's `Process(name=…, daemon=…)`, plus
 /// descriptor hygiene: [`close_fds`](Builder::close_fds)).
@@ -39,6 +45,9 @@ pub struct Builder {
     close_fds: bool,
     /// Sorted, without duplicates.
     keep_fds: Vec<RawFd>,
+    /// `None`: `fork` for [`spawn`](Builder::spawn), the fork server for
+    /// [`spawn_fn`](Builder::spawn_fn).
+    start_method: Option<StartMethod>,
 }
 
 impl Builder {
@@ -167,6 +176,63 @@ impl Builder {
         self
     }
 
+    /// How the child is started (Python's `set_start_method`, per process): see
+    /// [`StartMethod`]. By default [`spawn`](Builder::spawn) forks (a closure can only reach a
+    /// child that way) and [`spawn_fn`](Builder::spawn_fn) asks the fork server.
+    ///
+    /// [`close_fds`](Builder::close_fds) and [`keep_fd`](Builder::keep_fd) apply to `fork`
+    /// only: a fork-server child always holds just standard I/O and its arguments' descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_core::{Builder, StartMethod};
+    /// let p = Builder::new().start_method(StartMethod::ForkServer).spawn_fn(|n: u32| assert_eq!(n, 7), 7)?;
+    /// assert!(p.join()?.success());
+    /// let refused = Builder::new().start_method(StartMethod::ForkServer).spawn(|| ());
+    /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.start_method = Some(method);
+        self
+    }
+
+    /// Starts `f(args)` in a new child (Python's `Process(target=f, args=…).start()`), through
+    /// the fork server unless [`start_method`](Builder::start_method) chose `fork`. See
+    /// [`crate::forkserver`] for what the child holds and why `f` must be a plain `fn`.
+    ///
+    /// # Errors
+    ///
+    /// As [`forkserver::spawn`](crate::forkserver::spawn), or with `fork`, as
+    /// [`spawn`](Builder::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut mine, theirs) = mp_ipc::Pipe::duplex()?;
+    /// let p = mp_core::Builder::new().name("producer").daemon(true).spawn_fn(
+    ///     |mut conn: mp_ipc::Connection| conn.send(&5u32).map_err(|e| e.to_string()),
+    ///     theirs, // its socket travels to the child; this process's copy is closed
+    /// )?;
+    /// assert_eq!(mine.recv::<u32>()?, 5);
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_fn<A, O>(mut self, f: fn(A) -> O, args: A) -> io::Result<Process>
+    where
+        A: Serialize + DeserializeOwned,
+        O: Outcome,
+    {
+        match self.start_method {
+            Some(StartMethod::Fork) => {
+                self.start_method = None;
+                self.spawn(move || f(args))
+            }
+            _ => crate::forkserver::spawn_with(self.name, self.daemon, f, args),
+        }
+    }
+
     /// Forks and runs `target` in the child (Python's `Process.start()`).
     ///
     /// The child gets a copy of the target (and of everything it captured); the parent's copy is
@@ -184,7 +250,8 @@ impl Builder {
     /// # Errors
     ///
     /// The `fork` error, for example `EAGAIN` (`io::ErrorKind::WouldBlock`) when the process
-    /// limit is reached.
+    /// limit is reached; `InvalidInput` when [`start_method`](Builder::start_method) chose the
+    /// fork server, which cannot run a closure.
     ///
     /// # Examples
     ///
@@ -195,13 +262,13 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn spawn<R: Run>(mut self, target: R) -> io::Result<Process> {
-        let number = CHILD_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut numbers = identity().map(|id| id.numbers.clone()).unwrap_or_default();
-        numbers.push(number);
-        let name = self.name.take().unwrap_or_else(|| {
-            let n: Vec<String> = numbers.iter().map(u32::to_string).collect();
-            format!("Process-{}", n.join(":"))
-        });
+        if self.start_method == Some(StartMethod::ForkServer) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a closure can only be started with fork: use spawn_fn(f, args) with the fork server",
+            ));
+        }
+        let (numbers, name) = super::next_child(self.name.take());
         // Buffered output must not be printed twice (once by each process): flush it, and hold
         // both locks across the fork, so that no other thread holds them at that moment (the
         // child, a copy of this thread, can then still take them: they are reentrant).
@@ -245,6 +312,7 @@ impl Builder {
                     name: id.name,
                     daemon: self.daemon,
                     status: Mutex::new(None),
+                    served: None,
                 });
                 children.push(Arc::clone(&child));
                 drop(children);
@@ -257,8 +325,7 @@ impl Builder {
 
 /// Runs in the child: never returns.
 fn child_main<R: Run>(id: &'static mut Identity, parent: Pid, opts: &Builder, target: R) -> ! {
-    IDENTITY.store(id, Ordering::Release);
-    CHILD_COUNTER.store(0, Ordering::Relaxed);
+    super::enter_identity(id);
     // A child cannot use standard input.
     match DEV_NULL.get().filter(|_| !DEV_NULL_CLOSED.load(Ordering::Relaxed)) {
         Some(null) => {
@@ -286,10 +353,7 @@ fn child_main<R: Run>(id: &'static mut Identity, parent: Pid, opts: &Builder, ta
         // A daemon that could outlive its parent must not run.
         sys::exit_now(1);
     }
-    // On a panic, the hook has printed the message to stderr already: exit with 1.
-    let code = panic::catch_unwind(AssertUnwindSafe(|| target.run().into_exit_code())).unwrap_or(1);
-    let _ = io::stdout().flush();
-    sys::exit_now(code)
+    super::run_and_exit(target)
 }
 
 /// Ties this (daemon) child to its parent process: see [`Builder::daemon`].

@@ -1,8 +1,8 @@
 //! [`Process`]: the parent's handle of a started child.
 
-use super::lifecycle::Child;
+use super::lifecycle::{self, Child};
 use super::{ExitStatus, Pid, SIGKILL, SIGTERM};
-use mp_ipc::__private as sys;
+use mp_ipc::os as sys;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, OnceLock, TryLockError};
@@ -39,12 +39,24 @@ pub struct Process {
 }
 
 impl Process {
-    pub(super) fn new(child: Arc<Child>) -> Process {
+    pub(crate) fn new(child: Arc<Child>) -> Process {
         let pidfd = OnceLock::new();
-        if let Ok(fd) = sys::pidfd_open(child.pid.as_raw()) {
+        if child.served.is_none()
+            && let Ok(fd) = sys::pidfd_open(child.pid.as_raw())
+        {
             let _ = pidfd.set(fd);
         }
         Process { child, pidfd }
+    }
+
+    /// What a join waits on: the pidfd of a forked child; for a fork-server child, the socket
+    /// on which the server reports the status (readable a moment after the pidfd, once the
+    /// server has reaped the child).
+    fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        match &self.child.served {
+            Some(served) => Ok(served.status.as_fd()),
+            None => self.sentinel(),
+        }
     }
 
     /// The child's pidfd (Python's `sentinel`): readable once the child has ended.
@@ -65,6 +77,9 @@ impl Process {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn sentinel(&self) -> io::Result<BorrowedFd<'_>> {
+        if let Some(served) = &self.child.served {
+            return Ok(served.pidfd.as_fd());
+        }
         if let Some(fd) = self.pidfd.get() {
             return Ok(fd.as_fd());
         }
@@ -135,7 +150,7 @@ impl Process {
         if let Some(s) = *status {
             return Ok(s);
         }
-        match sys::waitpid(self.child.pid.as_raw(), false)? {
+        match self.child.wait_raw(false)? {
             Some(raw) => Ok(*status.insert(ExitStatus(raw))),
             None => Err(io::Error::other("waitpid returned no status")),
         }
@@ -188,7 +203,7 @@ impl Process {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            if !sys::poll_readable(&[self.sentinel()?], Some(deadline))?[0] {
+            if !sys::poll_readable(&[self.wait_fd()?], Some(deadline))?[0] {
                 return Ok(None);
             }
         }
@@ -221,7 +236,7 @@ impl Process {
         if let Some(s) = *status {
             return Ok(Some(s));
         }
-        Ok(sys::waitpid(self.child.pid.as_raw(), true)?.map(|raw| *status.insert(ExitStatus(raw))))
+        Ok(self.child.wait_raw(true)?.map(|raw| *status.insert(ExitStatus(raw))))
     }
 
     /// Whether the child is still running (Python's `is_alive()`); collects it if it ended.
@@ -240,7 +255,7 @@ impl Process {
         match self.child.status.try_lock() {
             Err(TryLockError::WouldBlock) => {
                 // Another thread is joining: look without reaping.
-                sys::has_exited(self.child.pid.as_raw()).is_ok_and(|ended| !ended)
+                self.child.has_exited().is_ok_and(|ended| !ended)
             }
             held => {
                 drop(held);
@@ -331,7 +346,14 @@ impl Process {
             Ok(status) => Some(status),
             Err(_) => None,
         };
-        match (status, self.pidfd.get()) {
+        let served = self.child.served.as_ref().map(|s| &s.pidfd);
+        match (status, served.or(self.pidfd.get())) {
+            // A fork-server child is reaped by the server, whatever this process holds: only
+            // its pidfd names it safely.
+            (_, Some(fd)) if served.is_some() => match sys::pidfd_send_signal(fd.as_fd(), sig) {
+                Err(e) if e.raw_os_error() == Some(ESRCH) => Ok(()),
+                other => other,
+            },
             (Some(_held), _) => sys::kill(self.child.pid.as_raw(), sig),
             (None, Some(fd)) => match sys::pidfd_send_signal(fd.as_fd(), sig) {
                 Err(e) if e.raw_os_error() == Some(ESRCH) => Ok(()),
@@ -366,6 +388,10 @@ impl AsRawFd for Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.try_join();
+        // A collected child leaves the registry now, with the descriptors its record holds
+        // (a fork-server child's pidfd and status socket), rather than at the next sweep.
+        if matches!(self.try_join(), Ok(Some(_))) {
+            lifecycle::forget(&self.child);
+        }
     }
 }

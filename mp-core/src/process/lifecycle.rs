@@ -20,18 +20,34 @@
 //! holds its record's lock, and a sweep never waits for it.
 
 use super::{ExitStatus, Pid, ProcessInfo, SIGTERM};
-use mp_ipc::__private as sys;
+use mp_ipc::os as sys;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Instant;
 
-/// One child of this process, until it is reaped.
+/// One child started by this process, until it is reaped.
 #[derive(Debug)]
-pub(super) struct Child {
-    pub(super) pid: Pid,
-    pub(super) name: String,
-    pub(super) daemon: bool,
-    /// The exit status once reaped. Held across every `waitpid` of `pid`.
-    pub(super) status: Mutex<Option<ExitStatus>>,
+pub(crate) struct Child {
+    pub(crate) pid: Pid,
+    pub(crate) name: String,
+    pub(crate) daemon: bool,
+    /// The exit status once reaped. Held across every wait for the status.
+    pub(crate) status: Mutex<Option<ExitStatus>>,
+    /// `Some` for a child of the fork server: the server reaps it, and this process learns the
+    /// status through the server's report. `None` for a child forked here.
+    pub(crate) served: Option<Served>,
+}
+
+/// What this process holds of a fork-server child (see `crate::forkserver`).
+#[derive(Debug)]
+pub(crate) struct Served {
+    /// The child's pidfd, sent by the server before it could reap the child: signals go
+    /// through it, so they never reach a process that reused the pid.
+    pub(crate) pidfd: OwnedFd,
+    /// The socket on which the server sends the raw wait status once it has reaped the child.
+    pub(crate) status: OwnedFd,
 }
 
 impl Child {
@@ -39,13 +55,30 @@ impl Child {
         self.status.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Collects the raw wait status (`waitpid`, or the fork server's report); `Ok(None)` when
+    /// `nohang` and the child runs. Call with the status record locked.
+    pub(super) fn wait_raw(&self, nohang: bool) -> io::Result<Option<i32>> {
+        match &self.served {
+            None => sys::waitpid(self.pid.as_raw(), nohang),
+            Some(served) => crate::forkserver::read_status(served.status.as_fd(), nohang),
+        }
+    }
+
+    /// Whether the child has ended, without collecting it (another thread holds the record).
+    pub(super) fn has_exited(&self) -> io::Result<bool> {
+        match &self.served {
+            None => sys::has_exited(self.pid.as_raw()),
+            Some(served) => Ok(sys::poll_readable(&[served.pidfd.as_fd()], Some(Instant::now()))?[0]),
+        }
+    }
+
     /// Reaps the child if it has ended, without waiting; `Some` once it has been reaped (also
     /// by someone else: `ECHILD` counts as gone, with no status to report).
-    fn try_reap(status: &mut Option<ExitStatus>, pid: Pid) -> Option<Option<ExitStatus>> {
+    fn try_reap(&self, status: &mut Option<ExitStatus>) -> Option<Option<ExitStatus>> {
         if status.is_some() {
             return Some(*status);
         }
-        match sys::waitpid(pid.as_raw(), true) {
+        match self.wait_raw(true) {
             Ok(Some(raw)) => {
                 *status = Some(ExitStatus(raw));
                 Some(*status)
@@ -60,22 +93,27 @@ impl Child {
 static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
 
 /// Locks the registry (a panic elsewhere cannot poison it: it only holds plain records).
-pub(super) fn registry() -> MutexGuard<'static, Vec<Arc<Child>>> {
+pub(crate) fn registry() -> MutexGuard<'static, Vec<Arc<Child>>> {
     CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Called by `spawn` with the registry locked: drops reaped records and reaps ended orphans
 /// (records whose handle was dropped), without waiting. Children with a live handle are left to
 /// it, so a spawn costs no system call per running child.
-pub(super) fn sweep(children: &mut Vec<Arc<Child>>) {
+pub(crate) fn sweep(children: &mut Vec<Arc<Child>>) {
     children.retain(|c| match c.status.try_lock() {
         Ok(mut status) => {
             let orphan = Arc::strong_count(c) == 1;
-            if orphan { Child::try_reap(&mut status, c.pid).is_none() } else { status.is_none() }
+            if orphan { c.try_reap(&mut status).is_none() } else { status.is_none() }
         }
         Err(TryLockError::Poisoned(p)) => p.into_inner().is_none(),
         Err(TryLockError::WouldBlock) => true,
     });
+}
+
+/// Drops `child`'s record from the registry (its handle has collected it).
+pub(super) fn forget(child: &Arc<Child>) {
+    registry().retain(|c| !Arc::ptr_eq(c, child));
 }
 
 /// Reaps every child of this process that has ended and returns the ones still running (Python's
@@ -106,11 +144,11 @@ pub fn active_children() -> Vec<ProcessInfo> {
     let mut live = Vec::new();
     registry().retain(|c| {
         let running = match c.status.try_lock() {
-            Ok(mut status) => Child::try_reap(&mut status, c.pid).is_none(),
-            Err(TryLockError::Poisoned(p)) => Child::try_reap(&mut p.into_inner(), c.pid).is_none(),
+            Ok(mut status) => c.try_reap(&mut status).is_none(),
+            Err(TryLockError::Poisoned(p)) => c.try_reap(&mut p.into_inner()).is_none(),
             // Another thread is joining it: look without reaping (the joiner will).
             Err(TryLockError::WouldBlock) => {
-                if sys::has_exited(c.pid.as_raw()).is_ok_and(|ended| !ended) {
+                if c.has_exited().is_ok_and(|ended| !ended) {
                     live.push(ProcessInfo { name: c.name.clone(), pid: c.pid });
                 }
                 return true;
@@ -162,13 +200,16 @@ extern "C" fn join_at_exit() {
         let status = c.status();
         // Holding the record: the pid is not reaped (so not reused) while it is signalled.
         if status.is_none() {
-            let _ = sys::kill(c.pid.as_raw(), SIGTERM);
+            let _ = match &c.served {
+                None => sys::kill(c.pid.as_raw(), SIGTERM),
+                Some(served) => sys::pidfd_send_signal(served.pidfd.as_fd(), SIGTERM),
+            };
         }
     }
     for c in &children {
         let mut status = c.status();
         if status.is_none()
-            && let Ok(Some(raw)) = sys::waitpid(c.pid.as_raw(), false)
+            && let Ok(Some(raw)) = c.wait_raw(false)
         {
             *status = Some(ExitStatus(raw));
         }

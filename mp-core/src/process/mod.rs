@@ -5,18 +5,8 @@
 //! `/dev/null`; its standard output and error are the parent's (both are flushed before the fork,
 //! so text printed before [`spawn`] appears once).
 //!
-//! # Forking a multithreaded process
-//!
-//! Only the thread that calls [`spawn`] exists in the child. A lock that another thread held at
-//! that moment stays locked in the child for ever. So in the child of a multithreaded parent:
-//!
-//! * safe: computing, allocating (glibc's allocator resets its locks at `fork`), system calls,
-//!   the `mp-ipc` types (they hold no process-local locks), writing with `libc`/raw fds;
-//! * not safe: anything that takes a lock another parent thread may have held, such as a
-//!   `std::sync::Mutex` shared with those threads, or a logging framework's global lock.
-//!   (`print!`/`eprint!` are fine: `spawn` holds the `stdout` and `stderr` locks across the fork.)
-//!
-//! A single-threaded parent (the common case) has none of these limits.
+//! What a `fork` child of a multithreaded parent may do is on the crate's front page ("Forking a
+//! multithreaded process"), where `cargo doc` shows it.
 //!
 //! # Lifecycle
 //!
@@ -33,11 +23,13 @@ mod builder;
 mod handle;
 mod lifecycle;
 
+pub(crate) use builder::forget_dev_null;
 pub use builder::{Builder, spawn};
 pub use handle::Process;
+pub(crate) use lifecycle::{Child, Served, registry, sweep};
 pub use lifecycle::{active_children, join_children_at_exit};
 
-use mp_ipc::__private as sys;
+use mp_ipc::os as sys;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -326,14 +318,46 @@ struct Identity {
     parent: Option<ProcessInfo>,
 }
 
-/// `SIGTERM`: Python's `terminate()`.
-const SIGTERM: i32 = 15;
-/// `SIGKILL`: Python's `kill()`, and how a daemon ends when its parent has.
-const SIGKILL: i32 = 9;
+/// `SIGTERM` is Python's `terminate()`; `SIGKILL` its `kill()`, and how a daemon ends when its
+/// parent has.
+use mp_ipc::signal::consts::{SIGKILL, SIGTERM};
 
 static IDENTITY: AtomicPtr<Identity> = AtomicPtr::new(std::ptr::null_mut());
 /// Children started so far by this process (Python's `_process_counter`).
 static CHILD_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Numbers and names the next child of this process: `(identity numbers, name)`, the name
+/// being `name` or `Process-N` (see [`Builder::name`]).
+pub(crate) fn next_child(name: Option<String>) -> (Vec<u32>, String) {
+    let number = CHILD_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut numbers = identity().map(|id| id.numbers.clone()).unwrap_or_default();
+    numbers.push(number);
+    let name = name.unwrap_or_else(|| {
+        let n: Vec<String> = numbers.iter().map(u32::to_string).collect();
+        format!("Process-{}", n.join(":"))
+    });
+    (numbers, name)
+}
+
+/// In a new child, before its target runs: records who it is (for [`current_process`],
+/// [`parent_process`] and the `Process-N: Error:` line) and restarts the child numbering.
+pub(crate) fn enter_child(numbers: Vec<u32>, name: String, parent: Option<ProcessInfo>) {
+    enter_identity(Box::leak(Box::new(Identity { numbers, name, parent })));
+}
+
+fn enter_identity(id: &'static mut Identity) {
+    IDENTITY.store(id, Ordering::Release);
+    CHILD_COUNTER.store(0, Ordering::Relaxed);
+}
+
+/// Runs a child's target and ends the child with its exit code (`_exit`): a panic exits with 1
+/// (the panic hook has printed its message), an `Err` prints `{name}: Error: …` first.
+pub(crate) fn run_and_exit<R: Run>(target: R) -> ! {
+    let code =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.run().into_exit_code())).unwrap_or(1);
+    let _ = io::stdout().flush();
+    sys::exit_now(code)
+}
 
 fn identity() -> Option<&'static Identity> {
     let p = IDENTITY.load(Ordering::Acquire);

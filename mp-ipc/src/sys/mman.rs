@@ -1,28 +1,37 @@
-//! Memory mappings: anonymous shared memory for forked children and named POSIX shared memory.
+//! Memory mappings: sealed memory files shared with other processes, and named POSIX shared
+//! memory.
 
 use super::{cvt, cvt_r};
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
-/// `mmap(MAP_SHARED | MAP_ANONYMOUS)` of `len` zeroed bytes, shared with children forked later.
-pub(crate) fn map_shared_anon(len: usize) -> io::Result<NonNull<u8>> {
-    // SAFETY: a fresh anonymous mapping does not alias any existing memory.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+/// Seals that fix a memory file's size: it can neither shrink (a mapping of it could then fault
+/// with `SIGBUS`) nor grow, and no seal can be added or removed afterwards.
+const SIZE_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+
+/// A memory file of `len` zeroed bytes whose size is sealed (`memfd_create(MFD_CLOEXEC |
+/// MFD_ALLOW_SEALING)`, `ftruncate`, `F_ADD_SEALS`): its descriptor can be passed to another
+/// process, which maps the same memory.
+pub(crate) fn memfd_sized(len: usize) -> io::Result<OwnedFd> {
+    // SAFETY: the name is a NUL-terminated literal.
+    let fd =
+        cvt(unsafe { libc::memfd_create(c"mp-ipc".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })?;
+    // SAFETY: memfd_create succeeded; the descriptor is ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    ftruncate(fd.as_fd(), len)?;
+    // SAFETY: fcntl on a valid descriptor with an integer argument.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SIZE_SEALS) })?;
+    Ok(fd)
+}
+
+/// Whether `fd` is a memory file whose size can no longer shrink (see [`memfd_sized`]), so that
+/// a mapping of it cannot fault past its end.
+pub(crate) fn is_size_sealed(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: fcntl on a valid descriptor with no argument.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & libc::F_SEAL_SHRINK != 0
 }
 
 /// `mmap(MAP_SHARED)` of `len` bytes of `fd` from offset 0.
@@ -86,4 +95,13 @@ pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
     // SAFETY: `st` is a valid writable stat.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
     Ok(st.st_size as usize)
+}
+
+/// An empty memory file that may grow and shrink (`memfd_create(MFD_CLOEXEC)`): read and written
+/// with `pread`/`pwrite`, never mapped, so a size change cannot fault anyone.
+pub(crate) fn memfd_growable(name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated.
+    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: memfd_create succeeded; the descriptor is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

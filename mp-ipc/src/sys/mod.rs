@@ -18,6 +18,7 @@ pub(crate) mod mman;
 pub(crate) mod mq;
 pub(crate) mod mutex;
 pub(crate) mod process;
+pub(crate) mod scm;
 pub(crate) mod signal;
 
 use std::io;
@@ -76,8 +77,9 @@ pub(crate) fn clock_now(clock: libc::clockid_t) -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// An absolute `CLOCK_REALTIME` timespec for a monotonic deadline, for the few calls
-/// (`mq_timedreceive`, `pthread_mutex_timedlock`) that only take wall-clock time. Callers loop on
+/// An absolute `CLOCK_REALTIME` timespec for a monotonic deadline, for the calls that only take
+/// wall-clock time (`mq_timedsend`, `mq_timedreceive`; the mutex uses `pthread_mutex_clocklock`
+/// with `CLOCK_MONOTONIC` instead). Callers loop on
 /// `ETIMEDOUT` against the monotonic deadline, so a wall-clock jump cannot cut a wait short.
 pub(crate) fn realtime_abs(deadline: Instant) -> libc::timespec {
     let left = deadline.saturating_duration_since(Instant::now());

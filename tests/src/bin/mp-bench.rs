@@ -193,20 +193,7 @@ fn pipe_bw(scale: f64) -> Row {
 fn queue_1p1c(scale: f64) -> Row {
     let n = ((500_000.0 * scale) as usize).max(1000);
     let item = vec![5u8; 64];
-    let ours = || {
-        let q: mp_ipc::Queue<Vec<u8>> = mp_ipc::Queue::new(1000).unwrap();
-        let child = fork_child(|| {
-            for _ in 0..n {
-                q.get().unwrap();
-            }
-        });
-        let t = Instant::now();
-        for _ in 0..n {
-            q.put(&item).unwrap();
-        }
-        wait_child(child);
-        n as f64 / t.elapsed().as_secs_f64()
-    };
+    let ours = || queue_1p1c_rate(n, &item);
     let raw = || {
         let name = c"/mp_bench_mq";
         // SAFETY: all-zero mq_attr is valid; fields set below.
@@ -252,6 +239,22 @@ fn queue_1p1c(scale: f64) -> Row {
     }
 }
 
+/// Items per second through a `Queue` bounded at 1000, from this process to a forked child.
+fn queue_1p1c_rate(n: usize, item: &Vec<u8>) -> f64 {
+    let q: mp_ipc::Queue<Vec<u8>> = mp_ipc::Queue::new(1000).unwrap();
+    let child = fork_child(|| {
+        for _ in 0..n {
+            q.get().unwrap();
+        }
+    });
+    let t = Instant::now();
+    for _ in 0..n {
+        q.put(item).unwrap();
+    }
+    wait_child(child);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 fn queue_4p4c(scale: f64) -> Row {
     let per = ((100_000.0 * scale) as usize).max(1000);
     let item = vec![5u8; 64];
@@ -294,23 +297,58 @@ fn queue_4p4c(scale: f64) -> Row {
 
 fn sem_pingpong(scale: f64) -> Row {
     let n = ((100_000.0 * scale) as usize).max(1000);
+    let (ours, raw) = sem_pingpong_pair(n, false);
+    Row {
+        key: "sem_rtt_us",
+        what: "Semaphore ping-pong between two processes",
+        unit: "us",
+        better: Better::Lower,
+        ours,
+        raw: Some(raw),
+        target: "<= 1.2x raw",
+    }
+}
+
+/// Medians of microseconds per semaphore round trip between two processes, ours and `sem_t`;
+/// with `busy`, a third process spins on a CPU meanwhile.
+fn sem_pingpong_pair(n: usize, busy: bool) -> (f64, f64) {
+    let hog = || {
+        busy.then(|| {
+            fork_child(|| {
+                let mut x = 1u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            })
+        })
+    };
+    let stop = |hog: Option<i32>| {
+        if let Some(pid) = hog {
+            // SAFETY: `pid` is our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            wait_child(pid);
+        }
+    };
     let ours = || {
+        let hog = hog();
         let a = mp_ipc::Semaphore::new(0).unwrap();
         let b = mp_ipc::Semaphore::new(0).unwrap();
         let child = fork_child(|| {
             for _ in 0..n {
-                a.acquire().unwrap();
+                a.acquire();
                 b.release().unwrap();
             }
         });
         let us = us_per(n, || {
             a.release().unwrap();
-            b.acquire().unwrap();
+            b.acquire();
         });
         wait_child(child);
+        stop(hog);
         us
     };
     let raw = || {
+        let hog = hog();
         let sz = 2 * std::mem::size_of::<libc::sem_t>();
         // SAFETY: a fresh anonymous shared mapping.
         let m = unsafe {
@@ -345,20 +383,12 @@ fn sem_pingpong(scale: f64) -> Row {
             }
         });
         wait_child(child);
+        stop(hog);
         // SAFETY: unmapping what we mapped.
         unsafe { libc::munmap(m.cast(), sz) };
         us
     };
-    let (ours, raw) = median_pair(ROUNDS, ours, raw);
-    Row {
-        key: "sem_rtt_us",
-        what: "Semaphore ping-pong between two processes",
-        unit: "us",
-        better: Better::Lower,
-        ours,
-        raw: Some(raw),
-        target: "<= 1.2x raw",
-    }
+    median_pair(ROUNDS, ours, raw)
 }
 
 fn square(x: u64) -> u64 {
@@ -514,6 +544,12 @@ fn pool_cpu(scale: f64) -> Row {
 
 #[path = "mp-bench/chat.rs"]
 mod chat;
+#[path = "mp-bench/ipc.rs"]
+mod ipc;
+#[path = "mp-bench/manager.rs"]
+mod manager;
+#[path = "mp-bench/process.rs"]
+mod process;
 
 use chat::{chat_amplification, chat_fanout, chat_many};
 
@@ -522,12 +558,14 @@ thread_local! {
 }
 
 fn main() {
+    // Before any thread: fork-server children are copies of the program as it is now.
+    mp_core::forkserver::start().expect("fork server");
     let mut args = std::env::args().skip(1);
     let scale: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let script = args.next().unwrap_or_else(|| "ci/bench.py".to_string());
     let only: Option<String> = args.next();
     type Workload = fn(f64) -> Row;
-    let all: [(&str, Workload); 9] = [
+    let all: [(&str, Workload); 14] = [
         ("spawn", spawn_join),
         ("pipe_rtt", pipe_rtt),
         ("pipe_bw", pipe_bw),
@@ -537,11 +575,17 @@ fn main() {
         ("pool_map", pool_map),
         ("pool_apply", pool_apply_async),
         ("pool_cpu", pool_cpu),
+        ("manager", manager::manager_dict),
+        ("joinable", ipc::joinable_put_task_done),
+        ("bytes", ipc::bytes_through_pipe),
+        ("crossbeam", ipc::queue_vs_crossbeam),
+        ("sem_busy", ipc::sem_pingpong_busy),
     ];
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == name));
     let mut rows: Vec<Row> = all.iter().filter(|(name, _)| wanted(name)).map(|(_, f)| f(scale)).collect();
     type Group = fn(f64) -> Vec<Row>;
-    let groups: [(&str, Group); 4] = [
+    let groups: [(&str, Group); 5] = [
+        ("forkserver", process::forkserver_join),
         ("pool_mixed", pool_mixed),
         ("chat", chat_fanout),
         ("chat_amp", chat_amplification),

@@ -1,0 +1,32 @@
+//! The proxies: typed handles on the server's objects. Each method is one request and one reply,
+//! carried out atomically by the server.
+
+mod dict;
+mod list;
+mod lock;
+mod namespace;
+
+pub use dict::DictProxy;
+pub use list::ListProxy;
+pub use lock::{LockProxy, LockProxyGuard};
+pub use namespace::NamespaceProxy;
+
+use super::error::ManagerError;
+use super::protocol::Blob;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Encodes a key or value the way the server stores it.
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Blob, ManagerError> {
+    Ok(Blob(postcard::to_stdvec(value)?))
+}
+
+/// Decodes a stored key or value as the proxy's type.
+fn decode<T: DeserializeOwned>(blob: &Blob) -> Result<T, ManagerError> {
+    Ok(postcard::from_bytes(&blob.0)?)
+}
+
+/// The error for a reply of the wrong shape.
+fn unexpected() -> ManagerError {
+    ManagerError::Protocol("a reply of another kind than the request")
+}
