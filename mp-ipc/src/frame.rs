@@ -14,6 +14,8 @@ use std::time::Instant;
 /// Default largest message: 64 MiB.
 pub(crate) const DEFAULT_MAX: usize = 64 << 20;
 const HEADER: usize = 4;
+/// The largest own buffer of a frame a reader keeps for the next one.
+const SPARE_MAX: usize = 16 << 20;
 /// Bytes asked of the kernel per read when no large frame is pending.
 const CHUNK: usize = 64 << 10;
 /// Frames above this size are read straight into their own buffer, not through the shared one.
@@ -75,15 +77,39 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
     }
 }
 
-/// Encodes `value` as one frame: header placeholder + postcard bytes, header filled in.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, max: usize) -> Result<Vec<u8>, SendError> {
-    let mut buf = Vec::with_capacity(64);
+/// Encodes `value` as one frame (header and payload) into `buf`, which it clears first.
+fn encode_frame<T: Serialize + ?Sized>(value: &T, max: usize, buf: &mut Vec<u8>) -> Result<(), SendError> {
+    buf.clear();
     buf.extend_from_slice(&[0; HEADER]);
-    encode_into(value, &mut buf).map_err(SendError::encoding)?;
+    encode_into(value, buf).map_err(SendError::encoding)?;
     let len = buf.len() - HEADER;
     check_len(len, max)?;
     buf[..HEADER].copy_from_slice(&(len as u32).to_le_bytes());
-    Ok(buf)
+    Ok(())
+}
+
+thread_local! {
+    /// The sending buffer of this thread, reused so that a send allocates (and the kernel
+    /// faults in fresh pages) only when a message is larger than any before it.
+    static SEND_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encodes `value` as one frame into this thread's reused buffer and writes it to `fd`.
+pub(crate) fn send_encoded<T: Serialize + ?Sized>(
+    fd: BorrowedFd<'_>,
+    socket: bool,
+    value: &T,
+    max: usize,
+) -> Result<(), SendError> {
+    // Taken out of the cell for the call, so that a `Serialize` impl that itself sends (or a
+    // signal handler) finds an empty buffer instead of a borrow error.
+    let mut buf = SEND_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let r = encode_frame(value, max, &mut buf).and_then(|()| write_encoded(fd, socket, &buf));
+    // Keep at most 16 MiB around per thread.
+    if buf.capacity() <= 16 << 20 {
+        SEND_BUF.with(|b| *b.borrow_mut() = buf);
+    }
+    r
 }
 
 fn check_len(len: usize, max: usize) -> Result<(), SendError> {
@@ -135,6 +161,12 @@ pub(crate) struct FrameReader {
     pos: usize,
     /// A large frame being read straight into its own buffer: `(payload so far, full length)`.
     large: Option<(Vec<u8>, usize)>,
+    /// The own buffer of the last large frame that was decoded or copied out rather than handed
+    /// to the caller, kept (up to [`SPARE_MAX`]) for the next one: a stream of large messages
+    /// then reuses memory whose pages are already in place instead of faulting in fresh ones
+    /// for every message. Only memory real frames already filled is kept, so a hostile length
+    /// prefix still gains nothing.
+    spare: Vec<u8>,
     pub(crate) max: usize,
 }
 
@@ -147,13 +179,6 @@ enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Payload::Borrowed(b) => b,
-            Payload::Own(v) => v,
-        }
-    }
-
     fn into_vec(self) -> Vec<u8> {
         match self {
             Payload::Borrowed(b) => b.to_vec(),
@@ -172,13 +197,13 @@ enum Ready {
 
 impl FrameReader {
     pub(crate) fn new() -> FrameReader {
-        FrameReader { buf: Vec::new(), pos: 0, large: None, max: DEFAULT_MAX }
+        FrameReader { buf: Vec::new(), pos: 0, large: None, spare: Vec::new(), max: DEFAULT_MAX }
     }
 
     /// Bytes of memory this reader holds for frames (its shared buffer and a large frame's own).
     #[cfg(test)]
     fn reserved(&self) -> usize {
-        self.buf.capacity() + self.large.as_ref().map_or(0, |(v, _)| v.capacity())
+        self.buf.capacity() + self.large.as_ref().map_or(0, |(v, _)| v.capacity()) + self.spare.capacity()
     }
 
     /// Whether a whole frame (or any byte of one) is already buffered, so a receive would not
@@ -215,6 +240,33 @@ impl FrameReader {
         }
     }
 
+    /// As [`next`](Self::next) for a caller that only reads the payload: a frame's own buffer
+    /// is kept as the spare afterwards.
+    fn next_borrowed<R>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        wait: Wait,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RecvError> {
+        let mut own = None;
+        let r = self.next(fd, wait, |p| match p {
+            Payload::Borrowed(b) => f(b),
+            Payload::Own(v) => {
+                let r = f(&v);
+                own = Some(v);
+                r
+            }
+        })?;
+        if let Some(mut v) = own
+            && v.capacity() <= SPARE_MAX
+            && v.capacity() > self.spare.capacity()
+        {
+            v.clear();
+            self.spare = v;
+        }
+        Ok(r)
+    }
+
     pub(crate) fn recv_bytes(&mut self, fd: BorrowedFd<'_>, wait: Wait) -> Result<Vec<u8>, RecvError> {
         self.next(fd, wait, |p| p.into_vec())
     }
@@ -227,15 +279,12 @@ impl FrameReader {
         dst: &mut [u8],
         wait: Wait,
     ) -> Result<usize, RecvError> {
-        self.next(fd, wait, |p| {
-            let bytes = p.as_slice();
-            match dst.get_mut(..bytes.len()) {
-                Some(room) => {
-                    room.copy_from_slice(bytes);
-                    Ok(bytes.len())
-                }
-                None => Err(RecvError::BufferTooShort { message: p.into_vec() }),
+        self.next_borrowed(fd, wait, |bytes| match dst.get_mut(..bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                Ok(bytes.len())
             }
+            None => Err(RecvError::BufferTooShort { message: bytes.to_vec() }),
         })?
     }
 
@@ -244,7 +293,7 @@ impl FrameReader {
         fd: BorrowedFd<'_>,
         wait: Wait,
     ) -> Result<T, RecvError> {
-        self.next(fd, wait, |p| decode(p.as_slice()))?
+        self.next_borrowed(fd, wait, decode)?
     }
 
     fn fill(&mut self, fd: BorrowedFd<'_>, wait: Wait) -> Result<Ready, RecvError> {
@@ -281,7 +330,11 @@ impl FrameReader {
                 if len > DIRECT {
                     // Move what we have of this frame into its own buffer and read the rest there.
                     let have = &self.buf[self.pos + HEADER..];
-                    let mut v = Vec::with_capacity(have.len() + next_step(have.len(), len));
+                    let mut v = if self.spare.capacity() >= len {
+                        std::mem::take(&mut self.spare)
+                    } else {
+                        Vec::with_capacity(have.len() + next_step(have.len(), len))
+                    };
                     v.extend_from_slice(have);
                     self.buf.clear();
                     self.pos = 0;

@@ -12,28 +12,35 @@ pub(crate) const SPINS: u32 = 200;
 /// The fewest spins [`spin_until`] keeps trying when spinning keeps failing.
 const MIN_SPINS: u32 = 4;
 
+/// Every this many waits, a thread spins the full [`SPINS`] whatever its budget, to find out
+/// whether spinning pays again.
+const PROBE_EVERY: u32 = 16;
+
 thread_local! {
-    /// How long this thread's next wait spins before sleeping: doubled (up to [`SPINS`]) each
-    /// time a spin saw the change, halved (down to [`MIN_SPINS`]) each time it had to sleep
-    /// anyway. On an idle machine the peer answers within the spin and the wait costs no system
-    /// call; on a busy one the peer is often not on a CPU at all, and a full spin would only
-    /// delay the sleep that is coming (a ping-pong of two processes beside a CPU-bound third
-    /// paid 3x `sem_t`'s time for it).
-    static SPIN_BUDGET: std::cell::Cell<u32> = const { std::cell::Cell::new(SPINS) };
+    /// How long this thread's waits spin before sleeping, and a count of its waits: doubled (up
+    /// to [`SPINS`]) each time a spin saw the change, halved (down to [`MIN_SPINS`]) each time
+    /// it had to sleep anyway; every [`PROBE_EVERY`]th wait spins in full, and resets the
+    /// budget when that pays. On an idle machine the peer answers within the spin and a wait
+    /// costs no system call; on a busy one the peer is often not on a CPU at all, and a full
+    /// spin only delays the sleep that is coming (a ping-pong of two processes beside a
+    /// CPU-bound third paid 3x `sem_t`'s time for it).
+    static SPIN: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((SPINS, 0)) };
 }
 
 /// Spins until `ready()` holds or this thread's spin budget is spent; adapts the budget to the
 /// outcome. Returns whether `ready()` held.
 pub(crate) fn spin_until(ready: impl Fn() -> bool) -> bool {
-    let budget = SPIN_BUDGET.with(std::cell::Cell::get);
-    for _ in 0..budget {
+    let (budget, waits) = SPIN.with(std::cell::Cell::get);
+    let spins = if waits.is_multiple_of(PROBE_EVERY) { SPINS } else { budget };
+    let waits = waits.wrapping_add(1);
+    for _ in 0..spins {
         if ready() {
-            SPIN_BUDGET.with(|b| b.set((budget * 2).min(SPINS)));
+            SPIN.with(|s| s.set(((spins * 2).min(SPINS), waits)));
             return true;
         }
         std::hint::spin_loop();
     }
-    SPIN_BUDGET.with(|b| b.set((budget / 2).max(MIN_SPINS)));
+    SPIN.with(|s| s.set(((budget / 2).max(MIN_SPINS), waits)));
     false
 }
 

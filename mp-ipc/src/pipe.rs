@@ -248,8 +248,7 @@ macro_rules! send_methods {
         /// [`SendError::Disconnected`] when the receiver is gone, [`SendError::TooLarge`] over
         /// the maximum message size, [`SendError::Encode`], or an I/O error.
         pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-            let frame = frame::encode(value, self.max_len())?;
-            frame::write_encoded(self.fd.as_fd(), Self::SOCKET, &frame)
+            frame::send_encoded(self.fd.as_fd(), Self::SOCKET, value, self.max_len())
         }
 
         /// Sends raw bytes as one message (Python's `send_bytes`).
