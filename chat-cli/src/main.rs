@@ -102,8 +102,11 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
 
 fn main() {
     // First, while single-threaded: `--host` starts its room through the fork server, a copy of
-    // the program as it is now. A failure here shows again, as an error, when a room is hosted.
-    let _ = mp_core::forkserver::start();
+    // the program as it is now (only then: a plain client needs no server process). A failure
+    // here shows again, as an error, when the room is started.
+    if std::env::args().skip(1).any(|a| a == "--host") {
+        let _ = mp_core::forkserver::start();
+    }
     let code = match run() {
         Ok(c) => c,
         Err(e) => {

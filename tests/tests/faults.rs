@@ -18,6 +18,9 @@ fn square(x: u64) -> u64 {
 fn ten_thousand_spawns_and_a_thousand_pools_leave_nothing_behind() {
     // In a child, so that nothing else in this test binary opens or closes descriptors meanwhile.
     let child = spawn(|| {
+        // Pools start their workers through the fork server, whose control socket stays open
+        // for the life of the process: start it before counting.
+        mp_core::forkserver::start().map_err(|e| e.to_string())?;
         let (fds, entries) = (count_fds(), shm_and_mq_entries());
         let t = Instant::now();
         for _ in 0..10_000 {
