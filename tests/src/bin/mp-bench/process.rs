@@ -31,12 +31,12 @@ pub fn forkserver_join(scale: f64) -> Vec<Row> {
     vec![
         Row {
             key: "forkserver_join_us",
-            what: "process start + join via the fork server (empty fn); raw column: the same with fork",
+            what: "process start + join via the fork server (empty fn); raw column: fork from this process as it is by now (larger than at the first row)",
             unit: "us/process",
             better: Better::Lower,
             ours: served,
             raw: Some(forked),
-            target: "<= 2x fork",
+            target: "<= 2x the first row's fork",
         },
         Row {
             key: "spawn_method_join_us",
