@@ -3,14 +3,32 @@
 //!
 //! # Design
 //!
-//! The items live in a ring buffer in anonymous shared memory, guarded by a robust
-//! process-shared mutex. `put` copies the encoded item into the ring before it returns (there is
-//! no feeder thread, so joining a producer never waits on unread data), and every change is
-//! committed by one store under the lock: a process `SIGKILL`ed at any point leaves either the
-//! item fully in the queue or not at all, and the next locker is handed the lock with the state
-//! consistent (the item count, kept by a second store, is recounted from the items themselves
-//! when a lock holder died). At most the item the dead process was moving is lost; nothing is
-//! duplicated.
+//! The items live in a ring buffer in anonymous shared memory. `put` copies the encoded item into
+//! the ring before it returns (there is no feeder thread, so joining a producer never waits on
+//! unread data).
+//!
+//! The ring has two robust process-shared mutexes, in the manner of Michael and Scott's two-lock
+//! queue: the *producer lock* serializes producers on `tail`, the *consumer lock* serializes
+//! consumers on `head`, so a producer and a consumer never wait for the same lock. Each side reads
+//! the other's index atomically; as indexes only grow, a stale one only makes the ring look
+//! fuller (to a producer) or emptier (to a consumer) than it is. The two sides' fields live on
+//! separate cache lines.
+//!
+//! Every change to the ring is committed by one store under its side's lock (`tail` for a put,
+//! `head` for a get): a process `SIGKILL`ed at any point leaves either the item fully in the
+//! queue or not at all. At most the item the dead process was moving is lost; nothing is
+//! duplicated. The item count (for `maxsize` and [`qsize`](Queue::qsize)) is the number of puts
+//! minus the number of gets, each counter raised by a second store under its own lock after the
+//! commit. When a lock holder died, those counters (and the overflow file's busy mark, below)
+//! may be off by the item it was moving: whoever is handed a dead holder's lock repairs them,
+//! holding both locks (always taken producer lock first), by walking the ring from `head` to
+//! `tail`. A consumer handed a dead consumer's lock cannot take the producer lock while holding
+//! its own, so it marks the queue for repair, lets go, and repairs with both; the mark is checked
+//! by every producer, so a repair is never lost, even if that consumer dies too. A dead
+//! producer's lag is repaired by the next producer before it puts; a dead consumer's lag (one
+//! get too few: the queue looks one fuller) by the next consumer, or by a put that would
+//! otherwise fail with `Full`. So `maxsize` is never exceeded; until the repair, `qsize` may be
+//! off by that one item.
 //!
 //! Producers are counted by the kernel: each handle that may still put holds the write end of a
 //! pipe. [`close`](Queue::close), dropping the handle, or the process dying closes it. When no
@@ -73,32 +91,76 @@ const BIG: u32 = u32::MAX;
 const BIG_RECORD: usize = LEN + 8;
 /// The largest item a queue accepts.
 const MAX_ITEM: u64 = 1 << 40;
+/// Assumed size of a cache line (128: adjacent-line prefetchers pair 64-byte lines).
+const LINE: usize = 128;
 /// A blocked `get` re-checks whether any producer is left at least this often (a producer
 /// killed by a signal cannot wake it; one that closes does).
 const LIVENESS_SLICE: Duration = Duration::from_millis(100);
 
+/// A lock alone on its cache line with what its holders cache of the other side: only its side
+/// touches it, so an uncontended lock costs no cache miss.
+#[repr(C, align(128))]
+struct LockLine {
+    lock: RawMutex,
+    /// The other side's index and counter as last read by a holder of `lock`, changed only under
+    /// it. Both only grow, so these are lower bounds: the ring only looks fuller (to producers)
+    /// or emptier (to consumers) than it is, and a holder reads the other side's cache line only
+    /// when these say it must wait.
+    seen_index: AtomicU64,
+    /// `gets` for producers (consumers do not use theirs).
+    seen_done: AtomicU64,
+}
+
+/// One side of the ring (producers or consumers), alone on its cache lines: the lock on one, the
+/// index and counter (which the other side reads) on the next.
+#[repr(C, align(128))]
+struct Side {
+    /// Serializes this side's processes.
+    lock: LockLine,
+    /// `tail` for producers, `head` for consumers: a byte position, changed only under `lock`
+    /// and only upwards. The commit of a put or a get.
+    index: AtomicU64,
+    /// Items put (producers) or taken (consumers) so far; raised under `lock` after the commit.
+    done: AtomicU64,
+}
+
+/// Futex words for one kind of sleeper, alone on their cache line: read by the other side after
+/// every change, written only when someone sleeps.
+#[repr(C, align(128))]
+struct Sleepers {
+    /// Sequence word, bumped after a change that a sleeper may wait for.
+    seq: AtomicU32,
+    waiters: AtomicU32,
+}
+
 #[repr(C)]
 struct Header {
-    lock: RawMutex,
-    // Changed only under `lock`; atomics so that `qsize` can read without it.
-    head: AtomicU64,
-    tail: AtomicU64,
-    count: AtomicU64,
+    prod: Side,
+    cons: Side,
+    /// Set once at creation.
     capacity: u64,
     maxsize: u64,
-    // Futex sequence words, bumped after a change that a sleeper may wait for.
-    not_empty: AtomicU32,
-    empty_waiters: AtomicU32,
-    not_full: AtomicU32,
-    full_waiters: AtomicU32,
+    /// Non-zero while the counters may be off after a dead consumer (see the module docs).
+    dirty: AtomicU32,
+    /// Consumers waiting for an item.
+    not_empty: Sleepers,
+    /// Producers waiting for room.
+    not_full: Sleepers,
     /// Held by a producer of a large item from claiming the overflow file to committing its
     /// record (robust: a producer killed while writing leaves it to the next).
     big_lock: RawMutex,
-    /// 1 while a committed large item's bytes are in the overflow file. Changed under `lock`.
+    /// 1 while a committed large item's bytes are in the overflow file. Set under the producer
+    /// lock (by the one holder of `big_lock`, while it is 0), cleared under the consumer lock.
     big_busy: AtomicU32,
     big_seq: AtomicU32,
     big_waiters: AtomicU32,
 }
+
+const _: () = assert!(
+    std::mem::align_of::<LockLine>() == LINE
+        && std::mem::align_of::<Side>() == LINE
+        && std::mem::align_of::<Sleepers>() == LINE
+);
 
 /// A multi-producer, multi-consumer queue of `T` across forked processes.
 ///
@@ -175,16 +237,20 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         // SAFETY: the closure initialises the mutex and writes every other field.
         let map = unsafe {
             Mapping::new(capacity, |p: *mut Header| {
-                RawMutex::init(&raw mut (*p).lock)?;
-                (&raw mut (*p).head).write(AtomicU64::new(0));
-                (&raw mut (*p).tail).write(AtomicU64::new(0));
-                (&raw mut (*p).count).write(AtomicU64::new(0));
+                for side in [&raw mut (*p).prod, &raw mut (*p).cons] {
+                    RawMutex::init(&raw mut (*side).lock.lock)?;
+                    (&raw mut (*side).lock.seen_index).write(AtomicU64::new(0));
+                    (&raw mut (*side).lock.seen_done).write(AtomicU64::new(0));
+                    (&raw mut (*side).index).write(AtomicU64::new(0));
+                    (&raw mut (*side).done).write(AtomicU64::new(0));
+                }
                 (&raw mut (*p).capacity).write(0);
                 (&raw mut (*p).maxsize).write(maxsize as u64);
-                (&raw mut (*p).not_empty).write(AtomicU32::new(0));
-                (&raw mut (*p).empty_waiters).write(AtomicU32::new(0));
-                (&raw mut (*p).not_full).write(AtomicU32::new(0));
-                (&raw mut (*p).full_waiters).write(AtomicU32::new(0));
+                (&raw mut (*p).dirty).write(AtomicU32::new(0));
+                for sleepers in [&raw mut (*p).not_empty, &raw mut (*p).not_full] {
+                    (&raw mut (*sleepers).seq).write(AtomicU32::new(0));
+                    (&raw mut (*sleepers).waiters).write(AtomicU32::new(0));
+                }
                 RawMutex::init(&raw mut (*p).big_lock)?;
                 (&raw mut (*p).big_busy).write(AtomicU32::new(0));
                 (&raw mut (*p).big_seq).write(AtomicU32::new(0));
@@ -293,7 +359,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         buf.clear();
         buf.extend_from_slice(&[0; LEN]);
         let r = match crate::frame::encode_into(item, &mut buf) {
-            Ok(()) => self.put_encoded(&buf, wait),
+            Ok(()) => self.put_encoded(&mut buf, wait),
             Err(e) => Err(SendError::encoding(e)),
         };
         keep_scratch(buf);
@@ -301,39 +367,68 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// `frame` is a 4-byte placeholder followed by the encoded item.
-    fn put_encoded(&self, frame: &[u8], wait: Wait) -> Result<(), SendError> {
+    fn put_encoded(&self, frame: &mut [u8], wait: Wait) -> Result<(), SendError> {
         let len = frame.len() - LEN;
         if frame.len() as u64 > self.map.capacity {
             return self.put_big(&frame[LEN..], wait);
         }
-        self.put_record(len as u32, &frame[LEN..], wait, || {})
+        frame[..LEN].copy_from_slice(&(len as u32).to_le_bytes());
+        self.put_record(frame, wait, || {})
     }
 
-    /// Puts one ring record: the length word `word`, then `body`. `on_commit` runs under the
-    /// lock just before the commit.
-    fn put_record(&self, word: u32, body: &[u8], wait: Wait, on_commit: impl Fn()) -> Result<(), SendError> {
+    /// Puts one ring record: `record` is the length word, then the body. `on_commit` runs under
+    /// the producer lock just before the commit.
+    fn put_record(&self, record: &[u8], wait: Wait, on_commit: impl Fn()) -> Result<(), SendError> {
         let h = &*self.map;
-        let need = (LEN + body.len()) as u64;
-        // Exact under the lock; outside it (while waiting) only a hint, as head and tail may be
-        // read at different moments: hence the saturating arithmetic.
+        let seen = &h.prod.lock;
+        let need = record.len() as u64;
+        let fits = |tail: u64, head: u64, puts: u64, gets: u64| {
+            h.capacity.saturating_sub(tail.saturating_sub(head)) >= need
+                && (h.maxsize == 0 || puts.saturating_sub(gets) < h.maxsize)
+        };
+        // Outside the lock (while waiting) only a hint, as the four may be read at different
+        // moments. Gets before puts, head before tail: what grows meanwhile can only make the
+        // ring look fuller.
         let room = || {
-            let head = h.head.load(Ordering::SeqCst);
-            let used = h.tail.load(Ordering::SeqCst).saturating_sub(head);
-            h.capacity.saturating_sub(used) >= need
-                && (h.maxsize == 0 || h.count.load(Ordering::SeqCst) < h.maxsize)
+            let gets = h.cons.done.load(Ordering::SeqCst);
+            let head = h.cons.index.load(Ordering::SeqCst);
+            fits(h.prod.index.load(Ordering::SeqCst), head, h.prod.done.load(Ordering::SeqCst), gets)
         };
         loop {
-            let held = self.lock();
-            if room() {
-                let tail = h.tail.load(Ordering::Relaxed);
-                self.write_ring(tail, &word.to_le_bytes());
-                self.write_ring(tail + LEN as u64, body);
+            let held = self.lock_prod();
+            // Under the producer lock, `tail` and `puts` are exact; `head` and `gets` may only be
+            // stale, which makes the ring look fuller than it is: never too much is put. First
+            // with the values last seen, which usually suffice; then with fresh ones.
+            let tail = h.prod.index.load(Ordering::Relaxed);
+            let puts = h.prod.done.load(Ordering::Relaxed);
+            let mut ok = fits(
+                tail,
+                seen.seen_index.load(Ordering::Relaxed),
+                puts,
+                seen.seen_done.load(Ordering::Relaxed),
+            );
+            if !ok {
+                // Acquire: the consumers' reads of the space they freed come before our writes.
+                let gets = h.cons.done.load(Ordering::SeqCst);
+                let head = h.cons.index.load(Ordering::SeqCst);
+                seen.seen_done.store(gets, Ordering::Relaxed);
+                seen.seen_index.store(head, Ordering::Relaxed);
+                ok = fits(tail, head, puts, gets);
+                if !ok && wait.expired() && self.repair_after_dead_consumer() {
+                    let gets = h.cons.done.load(Ordering::SeqCst);
+                    ok = fits(tail, h.cons.index.load(Ordering::SeqCst), puts, gets);
+                }
+            }
+            if ok {
+                self.write_ring(tail, record);
                 on_commit();
                 // The commit: until this store, the item is not in the queue.
-                h.tail.store(tail + need, Ordering::SeqCst);
-                h.count.fetch_add(1, Ordering::SeqCst);
+                h.prod.index.store(tail + need, Ordering::SeqCst);
+                // Release is enough: no sleeper waits for `puts` to change (consumers wait for
+                // `tail`, and more puts never make room for a producer).
+                h.prod.done.store(puts + 1, Ordering::Release);
                 drop(held);
-                bump_and_wake(&h.not_empty, &h.empty_waiters, 1);
+                bump_and_wake(&h.not_empty.seq, &h.not_empty.waiters, 1);
                 return Ok(());
             }
             drop(held);
@@ -341,7 +436,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 return Err(SendError::Full);
             }
             // Whatever the wake-up, the loop re-checks under the lock (and the deadline).
-            wait_ready(&h.not_full, &h.full_waiters, wait.deadline(), room)?;
+            wait_ready(&h.not_full.seq, &h.not_full.waiters, wait.deadline(), room)?;
         }
     }
 
@@ -371,7 +466,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             let slice = Instant::now() + LIVENESS_SLICE;
             let until = wait.deadline().map_or(slice, |d| d.min(slice));
             wait_ready(&h.big_seq, &h.big_waiters, Some(until), free)?;
-            drop(self.lock());
+            // One after the other, never both at once in this order (see `lock_cons`).
+            drop(self.lock_prod());
+            drop(self.lock_cons());
         }
         let fd = self.overflow.as_fd();
         sys::mman::ftruncate(fd, item.len())?;
@@ -379,7 +476,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         while done < item.len() {
             done += sys::fd::pwrite(fd, &item[done..], done)?;
         }
-        let r = self.put_record(BIG, &(item.len() as u64).to_le_bytes(), wait, || {
+        let mut record = [0u8; BIG_RECORD];
+        record[..LEN].copy_from_slice(&BIG.to_le_bytes());
+        record[LEN..].copy_from_slice(&(item.len() as u64).to_le_bytes());
+        let r = self.put_record(&record, wait, || {
             h.big_busy.store(1, Ordering::SeqCst);
         });
         if r.is_err() {
@@ -394,12 +494,20 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut producers_gone = false;
         let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         let r = loop {
-            let held = self.lock();
-            let count = h.count.load(Ordering::Relaxed);
-            if count > 0 {
-                let head = h.head.load(Ordering::Relaxed);
+            let held = self.lock_cons();
+            let head = h.cons.index.load(Ordering::Relaxed);
+            // `tail` as last seen under this lock (a lower bound), usually enough; else afresh.
+            let seen = &h.cons.lock.seen_index;
+            let nonempty = seen.load(Ordering::Relaxed) > head || {
+                // Acquire: the producer wrote the record before committing `tail`.
+                let tail = h.prod.index.load(Ordering::Acquire);
+                seen.store(tail, Ordering::Relaxed);
+                tail > head
+            };
+            if nonempty {
+                let off = (head % h.capacity) as usize;
                 let mut word = [0u8; LEN];
-                self.read_ring(head, &mut word);
+                self.read_at(off, &mut word);
                 let word = u32::from_le_bytes(word);
                 let taken = if word == BIG {
                     match self.read_big(head, &mut buf) {
@@ -410,12 +518,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 } else {
                     buf.clear();
                     buf.resize(word as usize, 0);
-                    self.read_ring(head + LEN as u64, &mut buf);
+                    self.read_at(self.after_len(off), &mut buf);
                     LEN + word as usize
                 };
                 // The commit: from this store on, the item is out of the queue.
-                h.head.store(head + taken as u64, Ordering::SeqCst);
-                h.count.fetch_sub(1, Ordering::SeqCst);
+                h.cons.index.store(head + taken as u64, Ordering::SeqCst);
+                let gets = h.cons.done.load(Ordering::Relaxed);
+                h.cons.done.store(gets + 1, Ordering::SeqCst);
                 if word == BIG {
                     // Only now that it is out: empty the file, then let the next large item in.
                     let _ = sys::mman::ftruncate(self.overflow.as_fd(), 0);
@@ -425,7 +534,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 if word == BIG {
                     bump_and_wake(&h.big_seq, &h.big_waiters, 1);
                 }
-                bump_and_wake(&h.not_full, &h.full_waiters, 1);
+                bump_and_wake(&h.not_full.seq, &h.not_full.waiters, 1);
                 break frame::decode(&buf);
             }
             drop(held);
@@ -440,7 +549,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Reads the large item whose record is at `head` from the overflow file into `buf`. The
-    /// queue lock is held, and the item stays in the queue until the caller commits.
+    /// consumer lock is held, and the item stays in the queue until the caller commits.
     fn read_big(&self, head: u64, buf: &mut Vec<u8>) -> io::Result<()> {
         let mut len = [0u8; 8];
         self.read_ring(head + LEN as u64, &mut len);
@@ -463,7 +572,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// the caller look again (`None`).
     fn wait_not_empty(&self, wait: Wait, producers_gone: &mut bool) -> io::Result<Option<RecvError>> {
         let h = &*self.map;
-        let ready = || h.count.load(Ordering::SeqCst) > 0;
+        let ready = || h.prod.index.load(Ordering::SeqCst) > h.cons.index.load(Ordering::SeqCst);
         // An item usually comes within a short spin: no system call then.
         if wait != Wait::Now && !*producers_gone && spin_until(ready) {
             return Ok(None);
@@ -484,7 +593,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         // noticed within one slice.
         let slice = Instant::now() + LIVENESS_SLICE;
         let until = wait.deadline().map_or(slice, |d| d.min(slice));
-        wait_ready(&h.not_empty, &h.empty_waiters, Some(until), ready)?;
+        wait_ready(&h.not_empty.seq, &h.not_empty.waiters, Some(until), ready)?;
         Ok(None)
     }
 }
@@ -531,9 +640,18 @@ impl<T> Queue<T> {
         })
     }
 
-    /// Items in the queue now (exact at the moment of reading, unlike Python's estimate).
+    /// Items in the queue now: exact when no put or get is under way (one under way may be
+    /// counted as done or not yet), unlike Python's estimate.
     pub fn qsize(&self) -> usize {
-        self.map.count.load(Ordering::Acquire) as usize
+        self.count() as usize
+    }
+
+    /// Puts minus gets. Gets are read first: both only grow, so a put or get meanwhile can only
+    /// make the result larger (under the producer lock: never smaller than the items in the ring).
+    fn count(&self) -> u64 {
+        let h = &*self.map;
+        let gets = h.cons.done.load(Ordering::SeqCst);
+        h.prod.done.load(Ordering::SeqCst).saturating_sub(gets)
     }
 
     /// Whether the queue holds no item now.
@@ -545,7 +663,7 @@ impl<T> Queue<T> {
     /// may still wait for bytes, see the module docs).
     pub fn full(&self) -> bool {
         let max = self.map.maxsize;
-        max != 0 && self.map.count.load(Ordering::Acquire) >= max
+        max != 0 && self.count() >= max
     }
 
     /// The item bound given at creation (0: none).
@@ -573,43 +691,66 @@ impl<T> Queue<T> {
         drop(fd);
         // Let sleeping consumers re-check at once whether that was the last producer.
         let h = &*self.map;
-        bump_and_wake(&h.not_empty, &h.empty_waiters, i32::MAX);
+        bump_and_wake(&h.not_empty.seq, &h.not_empty.waiters, i32::MAX);
     }
 
-    /// Takes the queue's lock (repairing the count if a holder died); unlocks when dropped.
-    fn lock(&self) -> RawGuard<'_> {
-        let m = &self.map.lock;
-        // A short spin on trylock first: critical sections here are a few hundred nanoseconds,
-        // shorter than sleeping and being woken.
-        let mut how = None;
-        for _ in 0..SPINS {
-            if !m.looks_locked()
-                && let Ok(Some(h)) = m.try_lock()
-            {
-                how = Some(h);
-                break;
-            }
-            std::hint::spin_loop();
-        }
-        let (held, how) = match how {
-            // SAFETY: `try_lock` just took it in this thread.
-            Some(how) => (unsafe { RawGuard::adopt(m) }, how),
-            None => RawGuard::lock(m),
-        };
-        if how == Locked::OwnerDied {
+    /// Takes the producer lock; repairs the counters first (holding the consumer lock too) if a
+    /// holder of either lock died. Unlocks when dropped.
+    fn lock_prod(&self) -> RawGuard<'_> {
+        let h = &*self.map;
+        let (held, how) = take(&h.prod.lock.lock);
+        if how == Locked::OwnerDied || h.dirty.load(Ordering::SeqCst) != 0 {
+            // The fixed order: producer lock, then consumer lock.
+            let (_cons, _) = take(&h.cons.lock.lock);
             self.repair();
         }
         held
     }
 
-    /// After a process died holding the lock. `head` and `tail` are each committed by one
-    /// store, and everything between them is whole, length-prefixed items; only `count` and
-    /// `big_busy`, updated by further stores, may be off by the one item the dead process was
-    /// moving. Count again by walking from `head` to `tail`.
+    /// Takes the consumer lock. Unlocks when dropped.
+    ///
+    /// A consumer that died holding it may have left `gets` and `big_busy` behind (never `head`,
+    /// which consumers go by). The repair needs the producer lock, which may not be taken while
+    /// holding this one: mark the queue dirty, let go, repair through [`lock_prod`](Self::lock_prod),
+    /// and start again. Should this process die in between, the mark makes the next producer
+    /// repair.
+    fn lock_cons(&self) -> RawGuard<'_> {
+        let h = &*self.map;
+        loop {
+            let (held, how) = take(&h.cons.lock.lock);
+            if how == Locked::Clean {
+                return held;
+            }
+            h.dirty.store(1, Ordering::SeqCst);
+            drop(held);
+            drop(self.lock_prod());
+        }
+    }
+
+    /// Called under the producer lock by a put about to fail with `Full`: if a consumer died
+    /// holding the consumer lock and no consumer has come since, `gets` may be one short, so the
+    /// queue may look fuller than it is. Takes the consumer lock if it is free now, and repairs
+    /// if its holder died; returns whether it did.
+    fn repair_after_dead_consumer(&self) -> bool {
+        let m = &self.map.cons.lock.lock;
+        let Ok(Some(how)) = m.try_lock() else { return false };
+        // SAFETY: `try_lock` just took it in this thread; the producer lock, taken first, is
+        // held by the caller, as the fixed order asks.
+        let _cons = unsafe { RawGuard::adopt(m) };
+        if how == Locked::OwnerDied {
+            self.repair();
+        }
+        how == Locked::OwnerDied
+    }
+
+    /// After a process died holding a lock; both locks are held. `head` and `tail` are each
+    /// committed by one store, and everything between them is whole, length-prefixed items;
+    /// only the counters and `big_busy`, updated by further stores, may be off by the one item
+    /// the dead process was moving. Count again by walking from `head` to `tail`.
     fn repair(&self) {
         let h = &*self.map;
-        let head = h.head.load(Ordering::SeqCst);
-        let tail = h.tail.load(Ordering::SeqCst);
+        let head = h.cons.index.load(Ordering::SeqCst);
+        let tail = h.prod.index.load(Ordering::SeqCst);
         let mut pos = head;
         let mut n = 0u64;
         let mut big = false;
@@ -624,16 +765,21 @@ impl<T> Queue<T> {
         if pos != tail {
             // Cannot happen with the commit order above; if it did, drop what cannot be trusted
             // rather than hand out garbage.
-            h.head.store(tail, Ordering::SeqCst);
+            h.cons.index.store(tail, Ordering::SeqCst);
             n = 0;
             big = false;
         }
-        h.count.store(n, Ordering::SeqCst);
+        // `gets` never goes down (`count` relies on it); `puts` is read only under the lock.
+        let gets = h.cons.done.load(Ordering::SeqCst);
+        h.prod.done.store(gets + n, Ordering::SeqCst);
         // The overflow file is busy exactly while a large item's record is in the ring.
         h.big_busy.store(u32::from(big), Ordering::SeqCst);
+        h.dirty.store(0, Ordering::SeqCst);
         if !big {
             bump_and_wake(&h.big_seq, &h.big_waiters, 1);
         }
+        // Room may have appeared (the count was one too many).
+        bump_and_wake(&h.not_full.seq, &h.not_full.waiters, i32::MAX);
     }
 
     fn ring(&self) -> (*mut u8, u64) {
@@ -646,8 +792,9 @@ impl<T> Queue<T> {
         let (ring, cap) = self.ring();
         let off = (pos % cap) as usize;
         let first = src.len().min(cap as usize - off);
-        // SAFETY: the lock is held; `off + first <= cap` and the rest starts at 0, so both copies
-        // stay inside the ring; `src` is local memory.
+        // SAFETY: the producer lock is held and `pos..pos + src.len()` lies between `tail` and
+        // `head + cap`, where no consumer reads; `off + first <= cap` and the rest starts at 0,
+        // so both copies stay inside the ring; `src` is local memory.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), ring.add(off), first);
             std::ptr::copy_nonoverlapping(src.as_ptr().add(first), ring, src.len() - first);
@@ -656,15 +803,44 @@ impl<T> Queue<T> {
 
     /// Copies from the ring at logical position `pos` into `dst`, wrapping at the end.
     fn read_ring(&self, pos: u64, dst: &mut [u8]) {
+        self.read_at((pos % self.map.capacity) as usize, dst);
+    }
+
+    /// The ring offset `LEN` bytes after offset `off`.
+    fn after_len(&self, off: usize) -> usize {
+        let next = off + LEN;
+        if next as u64 >= self.map.capacity { next - self.map.capacity as usize } else { next }
+    }
+
+    /// Copies from the ring at offset `off` (below the capacity) into `dst`, wrapping at the end.
+    fn read_at(&self, off: usize, dst: &mut [u8]) {
         let (ring, cap) = self.ring();
-        let off = (pos % cap) as usize;
+        debug_assert!((off as u64) < cap);
         let first = dst.len().min(cap as usize - off);
-        // SAFETY: as in `write_ring`.
+        // SAFETY: the consumer lock is held (`repair` holds both), and the bytes read lie between
+        // `head` and `tail`, which producers do not write until `head` has passed them.
+        // `off < cap` (asserted by the callers' `% cap`), `off + first <= cap` and the rest
+        // starts at 0, so both copies stay inside the ring; `dst` is local memory.
         unsafe {
             std::ptr::copy_nonoverlapping(ring.add(off), dst.as_mut_ptr(), first);
             std::ptr::copy_nonoverlapping(ring, dst.as_mut_ptr().add(first), dst.len() - first);
         }
     }
+}
+
+/// Takes `m`, spinning briefly on `trylock` first: critical sections here are a few hundred
+/// nanoseconds, shorter than sleeping and being woken.
+fn take(m: &RawMutex) -> (RawGuard<'_>, Locked) {
+    for _ in 0..SPINS {
+        if !m.looks_locked()
+            && let Ok(Some(how)) = m.try_lock()
+        {
+            // SAFETY: `try_lock` just took it in this thread.
+            return (unsafe { RawGuard::adopt(m) }, how);
+        }
+        std::hint::spin_loop();
+    }
+    RawGuard::lock(m)
 }
 
 /// Gives the encoding buffer back to this thread, unless a large item made it large.
