@@ -3,34 +3,15 @@
 
 mod common;
 
+use common::{is_helper, join_within, run_helper};
+
 use mp_core::forkserver;
-use mp_core::{Builder, Process, StartMethod, spawn};
+use mp_core::{Builder, StartMethod, spawn};
 use mp_ipc::handoff::Fd;
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn join_within(p: &Process, limit: Duration) -> mp_core::ExitStatus {
-    p.join_timeout(limit).expect("join").unwrap_or_else(|| {
-        let _ = p.kill();
-        panic!("child {} did not finish within {limit:?}", p.pid())
-    })
-}
-
-/// Runs one test of this binary in a fresh process with real stdout/stderr, and returns them.
-fn run_helper(test: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("MP_CORE_HELPER", test)
-        .output()
-        .expect("run helper")
-}
-
-fn is_helper(test: &str) -> bool {
-    std::env::var("MP_CORE_HELPER").as_deref() == Ok(test)
-}
 
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -5,32 +5,11 @@
 //! another test) that a sibling thread may hold.
 
 mod common;
-use common::{count_children, count_fds};
+use common::{count_children, count_fds, is_helper, join_within, run_helper};
 use mp_core::{Builder, Process, Run, current_process, parent_process, spawn};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn join_within(p: &Process, limit: Duration) -> mp_core::ExitStatus {
-    p.join_timeout(limit).expect("join").unwrap_or_else(|| {
-        let _ = p.kill();
-        panic!("child {} did not finish within {limit:?}", p.pid())
-    })
-}
-
-/// Runs one test of this binary in a fresh process with real stdout/stderr, and returns them.
-fn run_helper(test: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("MP_CORE_HELPER", test)
-        .output()
-        .expect("run helper")
-}
-
-fn is_helper(test: &str) -> bool {
-    std::env::var("MP_CORE_HELPER").as_deref() == Ok(test)
-}
 
 #[test]
 fn exit_codes_for_ok_err_panic_and_signal() {
