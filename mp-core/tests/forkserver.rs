@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{is_helper, join_within, run_helper};
+use common::{alive, is_helper, join_within, kill_and_time_daemon, run_helper};
 
 use mp_core::forkserver;
 use mp_core::{Builder, StartMethod, spawn};
@@ -12,16 +12,6 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
-            !matches!(state, Some('Z') | Some('X'))
-        }
-        Err(_) => false,
-    }
-}
 
 fn sleep_long(_: ()) {
     std::thread::sleep(LONG);
@@ -201,15 +191,7 @@ fn a_daemon_dies_within_a_second_of_its_requesters_sigkill() {
         rd.read_exact(&mut buf).unwrap();
         let pid = i32::from_le_bytes(buf);
         assert!(alive(pid), "round {round}: the daemon is not running");
-        let killed = Instant::now();
-        requester.kill().unwrap();
-        let deadline = killed + Duration::from_secs(1);
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(!alive(pid), "round {round}: daemon {pid} outlived its requester by 1 s");
-        slowest = slowest.max(killed.elapsed());
-        assert_eq!(join_within(&requester, LONG).signal(), Some(9));
+        slowest = slowest.max(kill_and_time_daemon(&requester, pid, round, "requester"));
     }
     eprintln!("10 fork-server daemons gone after their requester's SIGKILL, the slowest after {slowest:?}");
 }

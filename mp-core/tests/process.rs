@@ -5,7 +5,7 @@
 //! another test) that a sibling thread may hold.
 
 mod common;
-use common::{count_children, count_fds, is_helper, join_within, run_helper};
+use common::{alive, count_children, count_fds, is_helper, join_within, kill_and_time_daemon, run_helper};
 use mp_core::{Builder, Process, Run, current_process, parent_process, spawn};
 use std::time::{Duration, Instant};
 
@@ -280,15 +280,7 @@ fn daemon_from_a_short_lived_thread_outlives_the_thread_and_dies_with_the_proces
         read_exact(&rd, &mut buf);
         let pid = i32::from_le_bytes(buf);
         assert!(alive(pid), "round {round}: the daemon died with the thread that spawned it");
-        let killed = Instant::now();
-        middle.kill().unwrap();
-        let deadline = killed + Duration::from_secs(1);
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(!alive(pid), "round {round}: daemon {pid} outlived its parent by 1 s");
-        slowest = slowest.max(killed.elapsed());
-        assert_eq!(join_within(&middle, LONG).signal(), Some(9));
+        slowest = slowest.max(kill_and_time_daemon(&middle, pid, round, "parent"));
     }
     eprintln!(
         "20 daemons spawned from ended threads: gone after their parent's SIGKILL, the slowest after {slowest:?}"
@@ -345,17 +337,6 @@ fn non_daemon_child_outlives_its_parent() {
     assert!(alive(pid), "a non-daemon child keeps running");
     // SAFETY: plain kill of the pid we just saw alive (it is a zombie at worst).
     unsafe { libc::kill(pid, libc::SIGKILL) };
-}
-
-/// Alive and not a zombie.
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
-            !matches!(state, Some('Z') | Some('X'))
-        }
-        Err(_) => false,
-    }
 }
 
 fn pipe() -> (std::fs::File, std::fs::File) {

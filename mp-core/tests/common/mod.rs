@@ -38,3 +38,35 @@ pub fn run_helper(test: &str) -> std::process::Output {
 pub fn is_helper(test: &str) -> bool {
     std::env::var("MP_CORE_HELPER").as_deref() == Ok(test)
 }
+
+/// Whether process `pid` exists and has not ended (a zombie counts as ended).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// SIGKILLs `parent` and waits up to 1 s for its daemon `daemon` to be gone (panicking with
+/// `what` and the round otherwise); returns how long the daemon took.
+pub fn kill_and_time_daemon(
+    parent: &mp_core::Process,
+    daemon: i32,
+    round: u32,
+    what: &str,
+) -> std::time::Duration {
+    use std::time::{Duration, Instant};
+    let killed = Instant::now();
+    parent.kill().unwrap();
+    let deadline = killed + Duration::from_secs(1);
+    while alive(daemon) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!alive(daemon), "round {round}: daemon {daemon} outlived its {what} by 1 s");
+    let took = killed.elapsed();
+    assert_eq!(join_within(parent, Duration::from_secs(30)).signal(), Some(9));
+    took
+}

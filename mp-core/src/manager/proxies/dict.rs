@@ -1,6 +1,6 @@
 //! [`DictProxy`]: Python's `Manager().dict()`.
 
-use super::{decode, encode, unexpected};
+use super::{decode, encode, len_of, unexpected, values_of};
 use crate::manager::client::Client;
 use crate::manager::error::ManagerError;
 use crate::manager::protocol::{Blob, ObjId, Reply, Request};
@@ -410,10 +410,7 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> Result<usize, ManagerError> {
-        match self.client.call(&Request::Len(self.obj))? {
-            Reply::Len(n) => Ok(n as usize),
-            _ => Err(unexpected()),
-        }
+        len_of(&self.client, self.obj)
     }
 
     /// Whether the dict is empty.
@@ -450,10 +447,7 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
-        match self.client.call(&Request::DictKeys(self.obj))? {
-            Reply::Values(ks) => ks.iter().map(decode).collect(),
-            _ => Err(unexpected()),
-        }
+        values_of(&self.client, &Request::DictKeys(self.obj))
     }
 
     /// The values, in insertion order of their keys (a snapshot).
@@ -472,10 +466,7 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn values(&self) -> Result<Vec<V>, ManagerError> {
-        match self.client.call(&Request::DictValues(self.obj))? {
-            Reply::Values(vs) => vs.iter().map(decode).collect(),
-            _ => Err(unexpected()),
-        }
+        values_of(&self.client, &Request::DictValues(self.obj))
     }
 
     /// The entries, in insertion order (a snapshot: Python's `list(d.items())`; iterate over

@@ -1,6 +1,6 @@
 //! [`ListProxy`]: Python's `Manager().list()`.
 
-use super::{decode, encode, unexpected};
+use super::{decode, encode, len_of, unexpected, values_of};
 use crate::manager::client::Client;
 use crate::manager::error::ManagerError;
 use crate::manager::protocol::{Blob, ObjId, Reply, Request};
@@ -249,10 +249,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> Result<usize, ManagerError> {
-        match self.client.call(&Request::Len(self.obj))? {
-            Reply::Len(n) => Ok(n as usize),
-            _ => Err(unexpected()),
-        }
+        len_of(&self.client, self.obj)
     }
 
     /// Whether the list is empty.
@@ -288,10 +285,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
-        match self.client.call(&Request::ListItems(self.obj))? {
-            Reply::Values(vs) => vs.iter().map(decode).collect(),
-            _ => Err(unexpected()),
-        }
+        values_of(&self.client, &Request::ListItems(self.obj))
     }
 
     /// Removes every element (Python's `l.clear()`).

@@ -11,8 +11,9 @@ pub use list::ListProxy;
 pub use lock::{LockProxy, LockProxyGuard};
 pub use namespace::NamespaceProxy;
 
+use super::client::Client;
 use super::error::ManagerError;
-use super::protocol::Blob;
+use super::protocol::{Blob, ObjId, Reply, Request};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -29,4 +30,20 @@ fn decode<T: DeserializeOwned>(blob: &Blob) -> Result<T, ManagerError> {
 /// The error for a reply of the wrong shape.
 fn unexpected() -> ManagerError {
     ManagerError::Protocol("a reply of another kind than the request")
+}
+
+/// The number of entries of object `obj` (a dict's keys, a list's elements).
+fn len_of(client: &Client, obj: ObjId) -> Result<usize, ManagerError> {
+    match client.call(&Request::Len(obj))? {
+        Reply::Len(n) => Ok(n as usize),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Sends `req`, which answers with a list of stored values, and decodes each as a `T`.
+fn values_of<T: DeserializeOwned>(client: &Client, req: &Request) -> Result<Vec<T>, ManagerError> {
+    match client.call(req)? {
+        Reply::Values(vs) => vs.iter().map(decode).collect(),
+        _ => Err(unexpected()),
+    }
 }
