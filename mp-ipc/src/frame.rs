@@ -3,6 +3,7 @@
 //! The reader keeps what it has read in its own buffer, so a timeout in the middle of a frame
 //! loses nothing: the next call carries on where this one stopped.
 
+use crate::block;
 use crate::error::{RecvError, SendError};
 use crate::park::Wait;
 use crate::sys;
@@ -44,6 +45,10 @@ const FIRST_RESERVE: usize = 64 << 10;
 /// # Ok::<(), postcard::Error>(())
 /// ```
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> postcard::Result<()> {
+    if let Some(bytes) = block::as_block(value) {
+        block::encode(bytes, buf);
+        return Ok(());
+    }
     postcard::serialize_with_flavor(value, Append(buf))
 }
 
@@ -101,6 +106,16 @@ pub(crate) fn send_encoded<T: Serialize + ?Sized>(
     value: &T,
     max: usize,
 ) -> Result<(), SendError> {
+    if let Some(bytes) = block::as_block(value) {
+        // A byte vector goes as it is, behind its header: no copy into the buffer.
+        let (varint, n) = block::varint(bytes.len());
+        let len = n + bytes.len();
+        check_len(len, max)?;
+        let mut head = [0u8; HEADER + 10];
+        head[..HEADER].copy_from_slice(&(len as u32).to_le_bytes());
+        head[HEADER..HEADER + n].copy_from_slice(&varint[..n]);
+        return Ok(sys::fd::write_all2(fd, &head[..HEADER + n], bytes, socket)?);
+    }
     // Taken out of the cell for the call, so that a `Serialize` impl that itself sends (or a
     // signal handler) finds an empty buffer instead of a borrow error.
     let mut buf = SEND_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
@@ -161,6 +176,14 @@ pub(crate) struct FrameReader {
     pos: usize,
     /// A large frame being read straight into its own buffer: `(payload so far, full length)`.
     large: Option<(Vec<u8>, usize)>,
+    /// When a receive of a byte vector began that large frame and it is one byte block (see
+    /// [`block`]), its length prefix, kept here instead of in the buffer: the buffer then holds
+    /// exactly the bytes and becomes the received vector without a copy.
+    stripped: Option<Prefix>,
+    /// The last frame was a large one: while nothing else is buffered, the next read asks only
+    /// for a header (and a block's length prefix), so that a stream of large frames is read
+    /// straight into each frame's own buffer rather than partly through the shared one.
+    after_large: bool,
     /// The own buffer of the last large frame that was decoded or copied out rather than handed
     /// to the caller, kept (up to [`SPARE_MAX`]) for the next one: a stream of large messages
     /// then reuses memory whose pages are already in place instead of faulting in fresh ones
@@ -170,19 +193,29 @@ pub(crate) struct FrameReader {
     pub(crate) max: usize,
 }
 
+/// A byte block's length prefix taken off its frame: the bytes and how many of them are used.
+type Prefix = ([u8; 10], usize);
+
 /// A received frame's payload, as [`FrameReader::next`] hands it out.
 enum Payload<'a> {
     /// Still in the reader's shared buffer.
     Borrowed(&'a [u8]),
     /// Read into a buffer of its own.
     Own(Vec<u8>),
+    /// A byte block read into a buffer of its own: its length prefix and its bytes, apart.
+    Block(Prefix, Vec<u8>),
 }
 
 impl Payload<'_> {
+    /// The whole payload in one vector (a block gets its prefix back, which moves its bytes).
     fn into_vec(self) -> Vec<u8> {
         match self {
             Payload::Borrowed(b) => b.to_vec(),
             Payload::Own(v) => v,
+            Payload::Block((prefix, n), mut v) => {
+                v.splice(0..0, prefix[..n].iter().copied());
+                v
+            }
         }
     }
 }
@@ -191,13 +224,21 @@ impl Payload<'_> {
 enum Ready {
     /// In `buf[start..end]`.
     Buffered(usize, usize),
-    /// In its own vector.
-    Own(Vec<u8>),
+    /// In its own vector, with the length prefix that was taken off when it is a byte block.
+    Own(Vec<u8>, Option<Prefix>),
 }
 
 impl FrameReader {
     pub(crate) fn new() -> FrameReader {
-        FrameReader { buf: Vec::new(), pos: 0, large: None, spare: Vec::new(), max: DEFAULT_MAX }
+        FrameReader {
+            buf: Vec::new(),
+            pos: 0,
+            large: None,
+            stripped: None,
+            after_large: false,
+            spare: Vec::new(),
+            max: DEFAULT_MAX,
+        }
     }
 
     /// Bytes of memory this reader holds for frames (its shared buffer and a large frame's own).
@@ -213,7 +254,8 @@ impl FrameReader {
     }
 
     /// Receives one frame and hands its payload to `f`: borrowed from the shared buffer, or the
-    /// frame's own buffer when it was read into one.
+    /// frame's own buffer when it was read into one. With `block`, a large frame that is one
+    /// byte block is read without its length prefix and handed out as [`Payload::Block`].
     /// [`Wait::Now`] takes only what is readable now; [`Wait::Until`] waits for more until the
     /// deadline (a past one still takes what is readable now). Either gives
     /// [`RecvError::Empty`] when that is not a whole frame; [`Wait::Forever`] blocks.
@@ -221,9 +263,10 @@ impl FrameReader {
         &mut self,
         fd: BorrowedFd<'_>,
         wait: Wait,
+        block: bool,
         f: impl FnOnce(Payload<'_>) -> R,
     ) -> Result<R, RecvError> {
-        match self.fill(fd, wait)? {
+        match self.fill(fd, wait, block)? {
             Ready::Buffered(start, end) => {
                 let r = f(Payload::Borrowed(&self.buf[start..end]));
                 self.pos = end;
@@ -236,7 +279,8 @@ impl FrameReader {
                 }
                 Ok(r)
             }
-            Ready::Own(v) => Ok(f(Payload::Own(v))),
+            Ready::Own(v, None) => Ok(f(Payload::Own(v))),
+            Ready::Own(v, Some(prefix)) => Ok(f(Payload::Block(prefix, v))),
         }
     }
 
@@ -249,9 +293,10 @@ impl FrameReader {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RecvError> {
         let mut own = None;
-        let r = self.next(fd, wait, |p| match p {
+        let r = self.next(fd, wait, false, |p| match p {
             Payload::Borrowed(b) => f(b),
-            Payload::Own(v) => {
+            p => {
+                let v = p.into_vec();
                 let r = f(&v);
                 own = Some(v);
                 r
@@ -268,7 +313,7 @@ impl FrameReader {
     }
 
     pub(crate) fn recv_bytes(&mut self, fd: BorrowedFd<'_>, wait: Wait) -> Result<Vec<u8>, RecvError> {
-        self.next(fd, wait, |p| p.into_vec())
+        self.next(fd, wait, false, |p| p.into_vec())
     }
 
     /// Receives one frame into `dst`; returns its length. A frame longer than `dst` is
@@ -293,14 +338,27 @@ impl FrameReader {
         fd: BorrowedFd<'_>,
         wait: Wait,
     ) -> Result<T, RecvError> {
-        self.next_borrowed(fd, wait, decode)?
+        if !block::is_block::<T>() {
+            return self.next_borrowed(fd, wait, decode)?;
+        }
+        // A byte vector: a large one becomes the vector it was read into, without a copy.
+        self.next(fd, wait, true, |p| match p {
+            Payload::Block(prefix, v) => {
+                block::from_vec(v).or_else(|v| decode(&Payload::Block(prefix, v).into_vec()))
+            }
+            Payload::Own(v) => decode(&v),
+            Payload::Borrowed(b) => decode(b),
+        })?
     }
 
-    fn fill(&mut self, fd: BorrowedFd<'_>, wait: Wait) -> Result<Ready, RecvError> {
+    /// Reads until a whole frame is in; with `strip`, a large frame that is one byte block is
+    /// read without its length prefix (kept in [`stripped`](Self::stripped)).
+    fn fill(&mut self, fd: BorrowedFd<'_>, wait: Wait, strip: bool) -> Result<Ready, RecvError> {
         loop {
             if let Some((mut v, full)) = self.large.take() {
                 if v.len() == full {
-                    return Ok(Ready::Own(v));
+                    self.after_large = true;
+                    return Ok(Ready::Own(v, self.stripped.take()));
                 }
                 if v.capacity() == v.len() {
                     v.reserve_exact(next_step(v.len(), full));
@@ -324,21 +382,39 @@ impl FrameReader {
                     return Err(RecvError::TooLarge { len: len as u64, max: self.max as u64 });
                 }
                 if avail - HEADER >= len {
+                    self.after_large = false;
                     let start = self.pos + HEADER;
                     return Ok(Ready::Buffered(start, start + len));
                 }
                 if len > DIRECT {
                     // Move what we have of this frame into its own buffer and read the rest there.
-                    let have = &self.buf[self.pos + HEADER..];
-                    let mut v = if self.spare.capacity() >= len {
+                    let mut have = &self.buf[self.pos + HEADER..];
+                    let mut full = len;
+                    if strip
+                        && let Some((n, body)) = block::prefix(have)
+                        && n + body == len
+                    {
+                        let mut prefix = [0; 10];
+                        prefix[..n].copy_from_slice(&have[..n]);
+                        self.stripped = Some((prefix, n));
+                        have = &have[n..];
+                        full = body;
+                    }
+                    // A block's buffer goes to the caller, so it is not the spare (which stays for
+                    // frames that are read and dropped), and it is reserved whole at once: its
+                    // pages are still touched only as bytes arrive, and it is read in as few
+                    // calls as the kernel allows, with no reallocation.
+                    let mut v = if self.stripped.is_some() {
+                        Vec::with_capacity(full)
+                    } else if self.spare.capacity() >= full {
                         std::mem::take(&mut self.spare)
                     } else {
-                        Vec::with_capacity(have.len() + next_step(have.len(), len))
+                        Vec::with_capacity(have.len() + next_step(have.len(), full))
                     };
                     v.extend_from_slice(have);
                     self.buf.clear();
                     self.pos = 0;
-                    self.large = Some((v, len));
+                    self.large = Some((v, full));
                     continue;
                 }
             }
@@ -351,7 +427,8 @@ impl FrameReader {
                 self.buf.reserve(CHUNK);
             }
             self.wait(fd, wait)?;
-            if sys::fd::read_spare(fd, &mut self.buf)? == 0 {
+            let most = if self.after_large && self.buf.is_empty() { HEADER + 10 } else { usize::MAX };
+            if sys::fd::read_spare_max(fd, &mut self.buf, most)? == 0 {
                 self.buf.clear();
                 return Err(RecvError::Disconnected);
             }
@@ -381,6 +458,9 @@ fn next_step(have: usize, full: usize) -> usize {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecvError> {
+    if let Some(v) = block::decode(bytes).and_then(block::from_block) {
+        return Ok(v);
+    }
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((v, [])) => Ok(v),
         // postcard has no "trailing bytes" error of its own: bytes left over after the value mean
@@ -398,6 +478,7 @@ pub(crate) fn poll_fd(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Bytes;
     use std::os::fd::AsFd;
     use std::time::Duration;
 
@@ -450,6 +531,55 @@ mod tests {
         assert!(got == payload);
         assert_eq!(got.capacity(), payload.len(), "no room reserved past the announced length");
         assert!(capacities.len() <= 6, "reallocations: {capacities:?}");
+    }
+
+    /// Sends `value` as a frame on `tx`, as a `Connection` does.
+    fn send<T: Serialize + ?Sized>(tx: &std::os::fd::OwnedFd, value: &T) {
+        send_encoded(tx.as_fd(), true, value, DEFAULT_MAX).unwrap();
+    }
+
+    #[test]
+    fn a_large_byte_vector_is_handed_out_in_the_buffer_it_was_read_into() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let data: Vec<u8> = (0..(1usize << 20) + 5).map(|i| (i % 253) as u8).collect();
+        let sent = data.clone();
+        let writer = std::thread::spawn(move || {
+            send(&tx, &sent);
+            send(&tx, "small");
+            send(&tx, &Bytes(sent.clone()));
+            send(&tx, &sent[..10]);
+            send(&tx, &(sent, 1u8));
+        });
+        let mut r = FrameReader::new();
+        // A deadline turns a hang into a test failure.
+        let wait = Wait::Until(Instant::now() + Duration::from_secs(60));
+        let got: Vec<u8> = r.recv(rx.as_fd(), wait).unwrap();
+        assert!(got == data);
+        assert_eq!(got.capacity(), data.len(), "read into a buffer of exactly its length");
+        assert_eq!(r.recv::<String>(rx.as_fd(), wait).unwrap(), "small");
+        assert!(r.recv::<Bytes>(rx.as_fd(), wait).unwrap().0 == data);
+        assert_eq!(r.recv::<Vec<u8>>(rx.as_fd(), wait).unwrap(), data[..10]);
+        // A vector followed by more is not one block: decoded as a whole, it has bytes left over.
+        assert!(matches!(r.recv::<Vec<u8>>(rx.as_fd(), wait), Err(RecvError::Decode(_))));
+        writer.join().unwrap();
+        assert!(!r.has_buffered());
+    }
+
+    #[test]
+    fn a_block_begun_by_a_typed_receive_can_be_finished_as_raw_bytes() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let data = Bytes((0..300_000u32).map(|i| (i % 251) as u8).collect());
+        let mut frame = Vec::new();
+        encode_frame(&data, DEFAULT_MAX, &mut frame).unwrap();
+        let mut r = FrameReader::new();
+        sys::fd::write_all2(tx.as_fd(), &frame[..100_000], &[], true).unwrap();
+        assert!(matches!(r.recv::<Bytes>(rx.as_fd(), Wait::Now), Err(RecvError::Empty)));
+        assert!(r.stripped.is_some(), "its length prefix was set apart");
+        sys::fd::write_all2(tx.as_fd(), &frame[100_000..], &[], true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let raw = r.recv_bytes(rx.as_fd(), Wait::Until(deadline)).unwrap();
+        assert!(raw == frame[HEADER..], "the payload whole, prefix included");
+        assert!(raw == postcard::to_allocvec(&data).unwrap());
     }
 
     #[test]

@@ -73,6 +73,7 @@
 #![deny(missing_docs)]
 
 mod barrier;
+mod block;
 mod bytes;
 mod condition;
 mod error;

@@ -53,7 +53,14 @@ pub(crate) fn set_socket_buffer(fd: BorrowedFd<'_>, recv: bool, size: usize) -> 
 
 /// One `read(2)` into spare capacity, retried on `EINTR`; returns the bytes read.
 pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    read_spare_max(fd, buf, usize::MAX)
+}
+
+/// As [`read_spare`], reading at most `max` bytes.
+pub(crate) fn read_spare_max(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
+    let room = max.min(spare.len());
+    let spare = &mut spare[..room];
     // SAFETY: `spare` is valid for writes of `spare.len()` bytes (uninitialised is fine for read).
     let n = cvt_r(|| unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })? as usize;
     // SAFETY: the kernel initialised exactly `n` bytes past the old length.
