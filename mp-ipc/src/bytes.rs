@@ -10,9 +10,14 @@ use std::ops::{Deref, DerefMut};
 ///
 /// serde treats a plain `Vec<u8>` as a sequence of numbers, one call per byte: postcard then
 /// copies a 1 MiB vector byte by byte. `Bytes` is encoded as a length and one copy of the
-/// bytes, several times faster (see the crate's benchmarks); the encoding is the same size
+/// bytes, several times faster (see the crate's benchmarks); the encoding is the same
 /// (postcard writes a length and the raw bytes in both cases), so a receiver may decode a
 /// `Vec<u8>` sent as `Bytes` and the other way round.
+///
+/// A message that *is* a `Vec<u8>` (the `T` of a `Queue<Vec<u8>>` or of `send::<Vec<u8>>`)
+/// already takes the fast path: this crate recognises the type and moves it as one block. Use
+/// `Bytes` for byte buffers inside other messages (a struct field, a tuple), which serde
+/// encodes element by element.
 ///
 /// # Examples
 ///

@@ -158,6 +158,37 @@ fn decoding_the_wrong_type_is_an_error_and_consumes_the_item() {
     assert_eq!(q.get().unwrap(), "ok");
 }
 
+#[test]
+fn byte_vectors_wrap_around_the_ring_and_keep_postcards_format() {
+    let _s = serial();
+    // A 4 KiB ring: items of up to 1.5 KiB wrap around its end again and again.
+    let q: Queue<Vec<u8>> = Queue::with_capacity(0, 4096).unwrap();
+    let as_bytes: &Queue<mp_ipc::Bytes> = unsafe_reinterpret(&q);
+    for round in 0..300usize {
+        let len = [0, 1, 127, 128, 129][round % 5] + (round * 37) % 1500;
+        let item: Vec<u8> = (0..len).map(|i| (i * 7 + round) as u8).collect();
+        q.put(&item).unwrap();
+        as_bytes.put(&mp_ipc::Bytes(item.clone())).unwrap();
+        assert_eq!(q.get().unwrap(), item, "round {round}");
+        assert_eq!(as_bytes.get().unwrap().0, item, "round {round}");
+    }
+    // Larger than the ring: through the overflow file, same format.
+    let big: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    q.put(&big).unwrap();
+    assert_eq!(as_bytes.get().unwrap().0, big);
+    // Other types with the same encoding read back as bytes; a vector followed by more does not.
+    let as_string: &Queue<String> = unsafe_reinterpret(&q);
+    as_string.put(&"你好，世界".to_string()).unwrap();
+    assert_eq!(q.get().unwrap(), "你好，世界".as_bytes());
+    let as_pair: &Queue<(Vec<u8>, u8)> = unsafe_reinterpret(&q);
+    as_pair.put(&(vec![1, 2], 3)).unwrap();
+    assert!(matches!(q.get(), Err(RecvError::Decode(_))));
+    q.put(&vec![9; 3]).unwrap();
+    let as_u16s: &Queue<Vec<u16>> = unsafe_reinterpret(&q);
+    assert_eq!(as_u16s.get().unwrap(), [9, 9, 9], "a non-byte vector decodes through serde");
+    assert!(q.empty());
+}
+
 fn unsafe_reinterpret<A, B>(q: &Queue<A>) -> &Queue<B> {
     // SAFETY: `Queue<T>` holds `T` only in `PhantomData<fn(T) -> T>`; the layout does not depend
     // on `T`.

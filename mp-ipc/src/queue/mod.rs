@@ -40,6 +40,10 @@
 //! more"); otherwise its own handle keeps the queue open and its `get` waits for items that no
 //! one will put. Likewise the parent closes its handle once it has put its last item.
 //!
+//! A byte vector (`Vec<u8>` or [`Bytes`](crate::Bytes)) is copied into the ring straight from
+//! the caller's memory and out of it straight into the vector `get` returns, in postcard's
+//! format (a length, then the bytes) but without going through serde byte by byte.
+//!
 //! # Limits
 //!
 //! `maxsize` bounds the number of items (0: no bound, as in Python). Independently, the ring
@@ -63,6 +67,7 @@
 mod overflow;
 mod ring;
 
+use crate::block;
 use crate::error::{RecvError, SendError};
 use crate::frame;
 use crate::mapping::Mapping;
@@ -285,6 +290,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(SendError::Disconnected);
         }
+        if let Some(bytes) = block::as_block(item) {
+            // A byte vector goes into the ring straight from the caller's memory, behind its
+            // length word and postcard's length prefix.
+            let (varint, n) = block::varint(bytes.len());
+            let len = n + bytes.len();
+            if self.fits_ring(len) {
+                let mut head = [0u8; LEN + 10];
+                head[..LEN].copy_from_slice(&(len as u32).to_le_bytes());
+                head[LEN..LEN + n].copy_from_slice(&varint[..n]);
+                return self.put_record(&[&head[..LEN + n], bytes], wait, || {});
+            }
+        }
         // Length prefix and encoding in one buffer, reused by this thread.
         let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         buf.clear();
@@ -297,22 +314,27 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         r
     }
 
+    /// Whether an item of `len` encoded bytes goes in the ring itself (else: the overflow file).
+    fn fits_ring(&self, len: usize) -> bool {
+        (LEN + len) as u64 <= self.map.capacity && len < BIG as usize
+    }
+
     /// `frame` is a 4-byte placeholder followed by the encoded item.
     fn put_encoded(&self, frame: &mut [u8], wait: Wait) -> Result<(), SendError> {
         let len = frame.len() - LEN;
-        if frame.len() as u64 > self.map.capacity {
+        if !self.fits_ring(len) {
             return self.put_big(&frame[LEN..], wait);
         }
         frame[..LEN].copy_from_slice(&(len as u32).to_le_bytes());
-        self.put_record(frame, wait, || {})
+        self.put_record(&[frame], wait, || {})
     }
 
-    /// Puts one ring record: `record` is the length word, then the body. `on_commit` runs under
-    /// the producer lock just before the commit.
-    fn put_record(&self, record: &[u8], wait: Wait, on_commit: impl Fn()) -> Result<(), SendError> {
+    /// Puts one ring record, the concatenation of `parts`: the length word, then the body.
+    /// `on_commit` runs under the producer lock just before the commit.
+    fn put_record(&self, parts: &[&[u8]], wait: Wait, on_commit: impl Fn()) -> Result<(), SendError> {
         let h = &*self.map;
         let seen = &h.prod.lock;
-        let need = record.len() as u64;
+        let need = parts.iter().map(|p| p.len() as u64).sum::<u64>();
         let fits = |tail: u64, head: u64, puts: u64, gets: u64| {
             h.capacity.saturating_sub(tail.saturating_sub(head)) >= need
                 && (h.maxsize == 0 || puts.saturating_sub(gets) < h.maxsize)
@@ -351,7 +373,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 }
             }
             if ok {
-                self.write_ring(tail, record);
+                let mut off = self.offset(tail);
+                for part in parts {
+                    self.write_at(off, part);
+                    off = self.advance(off, part.len());
+                }
                 on_commit();
                 // The commit: until this store, the item is not in the queue.
                 h.prod.index.store(tail + need, Ordering::SeqCst);
@@ -374,7 +400,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn get_until(&self, wait: Wait) -> Result<T, RecvError> {
         let h = &*self.map;
         let mut producers_gone = false;
-        let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        // A byte vector is read straight into its own vector, without this buffer.
+        let mut buf = if block::is_block::<T>() {
+            Vec::new()
+        } else {
+            SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()))
+        };
+        let mut value = None;
         let r = loop {
             let held = self.lock_cons();
             let head = h.cons.index.load(Ordering::Relaxed);
@@ -387,7 +419,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 tail > head
             };
             if nonempty {
-                let off = (head % h.capacity) as usize;
+                let off = self.offset(head);
                 let mut word = [0u8; LEN];
                 self.read_at(off, &mut word);
                 let word = u32::from_le_bytes(word);
@@ -398,26 +430,34 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         Err(e) => break Err(RecvError::Io(e)),
                     }
                 } else {
-                    buf.clear();
-                    buf.resize(word as usize, 0);
-                    self.read_at(self.after_len(off), &mut buf);
+                    let body = self.advance(off, LEN);
+                    value = self.read_block(body, word as usize);
+                    if value.is_none() {
+                        buf.clear();
+                        buf.resize(word as usize, 0);
+                        self.read_at(body, &mut buf);
+                    }
                     LEN + word as usize
                 };
-                // The commit: from this store on, the item is out of the queue.
-                h.cons.index.store(head + taken as u64, Ordering::SeqCst);
+                // The commit: from this store on, the item is out of the queue. Release: the
+                // reads of the item come before; the fence below orders both stores before the
+                // look at sleeping producers (the wake-up protocol's store, then load), with one
+                // barrier instead of one per store.
+                h.cons.index.store(head + taken as u64, Ordering::Release);
                 let gets = h.cons.done.load(Ordering::Relaxed);
-                h.cons.done.store(gets + 1, Ordering::SeqCst);
+                h.cons.done.store(gets + 1, Ordering::Release);
                 if word == BIG {
                     // Only now that it is out: empty the file, then let the next large item in.
                     let _ = sys::mman::ftruncate(self.overflow.as_fd(), 0);
                     h.big_busy.store(0, Ordering::SeqCst);
                 }
                 drop(held);
+                std::sync::atomic::fence(Ordering::SeqCst);
                 if word == BIG {
                     bump_and_wake(&h.big_seq, &h.big_waiters, 1);
                 }
                 bump_and_wake(&h.not_full.seq, &h.not_full.waiters, 1);
-                break frame::decode(&buf);
+                break value.map_or_else(|| frame::decode(&buf), Ok);
             }
             drop(held);
             match self.wait_not_empty(wait, &mut producers_gone) {
@@ -557,9 +597,10 @@ impl<T> Queue<T> {
     }
 }
 
-/// Gives the encoding buffer back to this thread, unless a large item made it large.
+/// Gives the encoding buffer back to this thread, unless a large item made it large (or it is
+/// an empty one that a byte vector's `get` did not need).
 fn keep_scratch(buf: Vec<u8>) {
-    if buf.capacity() <= 4 * DEFAULT_CAPACITY {
+    if buf.capacity() != 0 && buf.capacity() <= 4 * DEFAULT_CAPACITY {
         SCRATCH.with(|s| *s.borrow_mut() = buf);
     }
 }

@@ -61,7 +61,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut record = [0u8; BIG_RECORD];
         record[..LEN].copy_from_slice(&BIG.to_le_bytes());
         record[LEN..].copy_from_slice(&(item.len() as u64).to_le_bytes());
-        let r = self.put_record(&record, wait, || {
+        let r = self.put_record(&[&record], wait, || {
             h.big_busy.store(1, Ordering::SeqCst);
         });
         if r.is_err() {

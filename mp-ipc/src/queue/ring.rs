@@ -3,6 +3,7 @@
 //! bytes in and out. The design is in the module docs.
 
 use super::{BIG, BIG_RECORD, LEN, Queue};
+use crate::block;
 use crate::park::{SPINS, bump_and_wake};
 use crate::sync::RawGuard;
 use crate::sys::mutex::{Locked, RawMutex};
@@ -170,12 +171,24 @@ impl<T> Queue<T> {
         (p, self.map.capacity)
     }
 
-    /// Copies `src` into the ring at logical position `pos`, wrapping at the end.
-    pub(super) fn write_ring(&self, pos: u64, src: &[u8]) {
+    /// The ring offset of logical position `pos` (the one division of a put or a get; further
+    /// offsets come from [`advance`](Self::advance)).
+    pub(super) fn offset(&self, pos: u64) -> usize {
+        (pos % self.map.capacity) as usize
+    }
+
+    /// The ring offset `by` bytes (at most the capacity) after offset `off`.
+    pub(super) fn advance(&self, off: usize, by: usize) -> usize {
+        let next = off + by;
+        if next as u64 >= self.map.capacity { next - self.map.capacity as usize } else { next }
+    }
+
+    /// Copies `src` into the ring at offset `off` (below the capacity), wrapping at the end.
+    pub(super) fn write_at(&self, off: usize, src: &[u8]) {
         let (ring, cap) = self.ring();
-        let off = (pos % cap) as usize;
+        debug_assert!((off as u64) < cap);
         let first = src.len().min(cap as usize - off);
-        // SAFETY: the producer lock is held and `pos..pos + src.len()` lies between `tail` and
+        // SAFETY: the producer lock is held and the bytes written lie between `tail` and
         // `head + cap`, where no consumer reads; `off + first <= cap` and the rest starts at 0,
         // so both copies stay inside the ring; `src` is local memory.
         unsafe {
@@ -186,27 +199,56 @@ impl<T> Queue<T> {
 
     /// Copies from the ring at logical position `pos` into `dst`, wrapping at the end.
     pub(super) fn read_ring(&self, pos: u64, dst: &mut [u8]) {
-        self.read_at((pos % self.map.capacity) as usize, dst);
+        self.read_at(self.offset(pos), dst);
     }
 
-    /// The ring offset `LEN` bytes after offset `off`.
-    pub(super) fn after_len(&self, off: usize) -> usize {
-        let next = off + LEN;
-        if next as u64 >= self.map.capacity { next - self.map.capacity as usize } else { next }
+    /// When `T` is a byte vector and the record body at offset `body` (`len` bytes) is one block
+    /// in postcard's shortest form: the vector, read straight from the ring. Under the consumer
+    /// lock; the caller commits.
+    pub(super) fn read_block(&self, body: usize, len: usize) -> Option<T> {
+        if !block::is_block::<T>() {
+            return None;
+        }
+        let mut prefix = [0u8; 10];
+        let prefix = &mut prefix[..len.min(10)];
+        self.read_at(body, prefix);
+        let (n, bytes) = block::prefix(prefix)?;
+        if n + bytes != len {
+            return None;
+        }
+        let mut v = Vec::with_capacity(bytes);
+        // SAFETY: `v` has room for `bytes` bytes, all of which the copy writes.
+        unsafe {
+            self.copy_out(self.advance(body, n), v.as_mut_ptr(), bytes);
+            v.set_len(bytes);
+        }
+        block::from_vec(v).ok()
     }
 
     /// Copies from the ring at offset `off` (below the capacity) into `dst`, wrapping at the end.
     pub(super) fn read_at(&self, off: usize, dst: &mut [u8]) {
+        // SAFETY: `dst` is valid for writes of its length.
+        unsafe { self.copy_out(off, dst.as_mut_ptr(), dst.len()) }
+    }
+
+    /// Copies `len` bytes from the ring at offset `off` (below the capacity) to `dst`, wrapping
+    /// at the end.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is valid for writes of `len` bytes (it may be uninitialised) and is not in the ring.
+    unsafe fn copy_out(&self, off: usize, dst: *mut u8, len: usize) {
         let (ring, cap) = self.ring();
         debug_assert!((off as u64) < cap);
-        let first = dst.len().min(cap as usize - off);
+        let first = len.min(cap as usize - off);
         // SAFETY: the consumer lock is held (`repair` holds both), and the bytes read lie between
         // `head` and `tail`, which producers do not write until `head` has passed them.
         // `off < cap` (asserted by the callers' `% cap`), `off + first <= cap` and the rest
-        // starts at 0, so both copies stay inside the ring; `dst` is local memory.
+        // starts at 0, so both copies stay inside the ring; `dst` is the caller's memory, valid
+        // for `len` bytes.
         unsafe {
-            std::ptr::copy_nonoverlapping(ring.add(off), dst.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(ring, dst.as_mut_ptr().add(first), dst.len() - first);
+            std::ptr::copy_nonoverlapping(ring.add(off), dst, first);
+            std::ptr::copy_nonoverlapping(ring, dst.add(first), len - first);
         }
     }
 }
