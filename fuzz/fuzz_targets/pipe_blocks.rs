@@ -1,7 +1,8 @@
 //! Byte vectors through a pipe, received typed (`Vec<u8>`, `Bytes`: the block fast path, which
-//! reads a large one straight into the vector it returns) and raw (`recv_bytes`) from two copies
-//! of the same stream: the typed value must be exactly what postcard decodes from the raw
-//! payload, and both must fail alike. The input is a script of frames, so that frames larger
+//! reads a large one straight into the vector it returns; `String`; `recv_bytes_into`; a frame
+//! begun by one and finished by another) and raw (`recv_bytes`) from two copies of the same
+//! stream: the typed value must be exactly what postcard decodes from the raw payload, and both
+//! must fail alike. The input is a script of frames, so that frames larger
 //! than libFuzzer's inputs (up to 512 KiB) are tried, with lengths that lie.
 #![no_main]
 
@@ -36,26 +37,44 @@ fuzz_target!(|script: &[u8]| {
             })
         })
         .collect();
+    let mut into = vec![0u8; MAX];
     for i in 0.. {
         let payload = raw.recv_bytes();
-        let got =
-            if i % 2 == 0 { typed.recv::<Vec<u8>>() } else { typed.recv::<Bytes>().map(Bytes::into_inner) };
+        // The typed side takes each frame another way; the odd ones are first tried without
+        // waiting as a byte vector, so that a frame may be begun as one (its length prefix set
+        // apart) and finished by another kind of receive.
+        let early = if i % 2 == 1 { Some(typed.try_recv::<Vec<u8>>()) } else { None };
+        // Whether the receive that answered was the one for a `String`.
+        let as_text = i % 4 == 3 && matches!(early, None | Some(Err(RecvError::Empty)));
+        let got: Result<Got, RecvError> = match early {
+            Some(Ok(v)) => Ok(Got::Vector(v)),
+            Some(Err(e)) if !matches!(e, RecvError::Empty) => Err(e),
+            _ => match i % 4 {
+                0 => typed.recv::<Vec<u8>>().map(Got::Vector),
+                1 => typed.recv_bytes_into(&mut into).map(|n| Got::Raw(into[..n].to_vec())),
+                2 => typed.recv::<Bytes>().map(|b| Got::Vector(b.into_inner())),
+                _ => typed.recv::<String>().map(Got::Text),
+            },
+        };
         match payload {
-            Ok(p) => {
-                let want = match postcard::take_from_bytes::<Vec<u8>>(&p) {
-                    Ok((v, [])) => Some(v),
-                    _ => None,
-                };
-                match (want, got) {
-                    (Some(w), Ok(g)) => assert!(w == g, "frame {i}: the typed value differs"),
-                    (None, Err(RecvError::Decode(_))) => {}
-                    (w, g) => panic!(
-                        "frame {i}: postcard says {:?}, the typed receive {:?}",
-                        w.map(|v| v.len()),
-                        g.map(|v| v.len())
-                    ),
+            Ok(p) => match got {
+                Ok(Got::Raw(r)) => assert!(r == p, "frame {i}: the raw bytes differ"),
+                Ok(Got::Vector(v)) => {
+                    let want = postcard::take_from_bytes::<Vec<u8>>(&p);
+                    assert!(matches!(want, Ok((ref w, [])) if *w == v), "frame {i}: the vector differs");
                 }
-            }
+                Ok(Got::Text(t)) => {
+                    let want = postcard::take_from_bytes::<String>(&p);
+                    assert!(matches!(want, Ok((ref w, [])) if *w == t), "frame {i}: the string differs");
+                }
+                Err(RecvError::Decode(_)) => {
+                    let vector = matches!(postcard::take_from_bytes::<Vec<u8>>(&p), Ok((_, [])));
+                    let text = matches!(postcard::take_from_bytes::<String>(&p), Ok((_, [])));
+                    let refused = if as_text { !text } else { !vector };
+                    assert!(refused, "frame {i}: postcard decodes what the receive refused");
+                }
+                Err(e) => panic!("frame {i}: the raw receive got {} bytes, the typed one {e}", p.len()),
+            },
             Err(e) => {
                 let g = got.expect_err("the raw receive failed, the typed one did not");
                 assert_eq!(std::mem::discriminant(&e), std::mem::discriminant(&g), "{e} / {g}");
@@ -71,11 +90,19 @@ fuzz_target!(|script: &[u8]| {
     }
 });
 
+/// What the typed side received.
+#[derive(Debug)]
+enum Got {
+    Vector(Vec<u8>),
+    Raw(Vec<u8>),
+    Text(String),
+}
+
 /// The byte stream a script describes: each step is an opcode byte and its operands.
 fn build(script: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut s = script;
-    let mut take = |n: usize, s: &mut &[u8]| -> Vec<u8> {
+    let take = |n: usize, s: &mut &[u8]| -> Vec<u8> {
         let n = n.min(s.len());
         let (a, b) = s.split_at(n);
         *s = b;

@@ -27,9 +27,9 @@ pub(crate) fn as_block<T: ?Sized>(value: &T) -> Option<&[u8]> {
         // SAFETY: as above, for `Bytes`.
         Some(unsafe { &(*(p as *const Bytes)).0 })
     } else if same_type::<T, [u8]>() {
-        // SAFETY: as above; `T` is the unsized `[u8]`, so `&T` is a `&[u8]` (pointer and
-        // length), copied here as such.
-        Some(unsafe { std::mem::transmute_copy::<&T, &[u8]>(&value) })
+        // SAFETY: as above; `T` is `[u8]`, so `value` is `size_of_val(value)` initialised bytes
+        // borrowed for `'_`.
+        Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), std::mem::size_of_val(value)) })
     } else {
         None
     }
@@ -112,11 +112,13 @@ pub(crate) fn decode(frame: &[u8]) -> Option<&[u8]> {
 /// it announces)`; `None` when it is incomplete, longer than needed or over 63 bits.
 #[inline]
 pub(crate) fn prefix(frame: &[u8]) -> Option<(usize, usize)> {
-    let mut len = 0usize;
+    let mut len = 0u64;
     for (i, &b) in frame.iter().enumerate().take(9) {
-        len |= ((b & 0x7f) as usize) << (7 * i);
+        len |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            // Shortest form only (no zero last byte after the first); postcard decides the rest.
+            // Shortest form only (no zero last byte after the first), and a length this
+            // machine's `usize` holds; postcard decides the rest.
+            let len = usize::try_from(len).ok()?;
             return (b != 0 || i == 0).then_some((i + 1, len));
         }
     }
@@ -209,5 +211,8 @@ mod tests {
         assert_eq!(decode(&[0]), Some(&[][..]));
         assert_eq!(prefix(&[0x80]), None, "an incomplete length");
         assert_eq!(prefix(&[0x80, 0x01, 7]), Some((2, 128)));
+        assert_eq!(prefix(&[0xff; 9]), None, "over 63 bits");
+        let nine = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01];
+        assert_eq!(prefix(&nine), usize::try_from(1u64 << 56).ok().map(|n| (9, n)), "as wide as usize");
     }
 }

@@ -184,6 +184,9 @@ pub(crate) struct FrameReader {
     /// for a header (and a block's length prefix), so that a stream of large frames is read
     /// straight into each frame's own buffer rather than partly through the shared one.
     after_large: bool,
+    /// The longest large frame received whole so far (a block of at most this length is
+    /// reserved at once).
+    largest: usize,
     /// The own buffer of the last large frame that was decoded or copied out rather than handed
     /// to the caller, kept (up to [`SPARE_MAX`]) for the next one: a stream of large messages
     /// then reuses memory whose pages are already in place instead of faulting in fresh ones
@@ -213,6 +216,7 @@ impl Payload<'_> {
             Payload::Borrowed(b) => b.to_vec(),
             Payload::Own(v) => v,
             Payload::Block((prefix, n), mut v) => {
+                v.reserve_exact(n);
                 v.splice(0..0, prefix[..n].iter().copied());
                 v
             }
@@ -236,6 +240,7 @@ impl FrameReader {
             large: None,
             stripped: None,
             after_large: false,
+            largest: 0,
             spare: Vec::new(),
             max: DEFAULT_MAX,
         }
@@ -358,14 +363,20 @@ impl FrameReader {
             if let Some((mut v, full)) = self.large.take() {
                 if v.len() == full {
                     self.after_large = true;
+                    self.largest = self.largest.max(full);
                     return Ok(Ready::Own(v, self.stripped.take()));
                 }
                 if v.capacity() == v.len() {
                     v.reserve_exact(next_step(v.len(), full));
                 }
-                let read = self.wait(fd, wait).and_then(|()| Ok(sys::fd::read_spare(fd, &mut v)?));
+                // Never past this frame's end (a reused spare may be larger than the frame).
+                let rest = full - v.len();
+                let read = self.wait(fd, wait).and_then(|()| Ok(sys::fd::read_spare(fd, &mut v, rest)?));
                 match read {
-                    Ok(0) => return Err(RecvError::Disconnected),
+                    Ok(0) => {
+                        self.stripped = None;
+                        return Err(RecvError::Disconnected);
+                    }
                     Ok(_) => self.large = Some((v, full)),
                     Err(e) => {
                         self.large = Some((v, full));
@@ -401,11 +412,17 @@ impl FrameReader {
                         full = body;
                     }
                     // A block's buffer goes to the caller, so it is not the spare (which stays for
-                    // frames that are read and dropped), and it is reserved whole at once: its
-                    // pages are still touched only as bytes arrive, and it is read in as few
-                    // calls as the kernel allows, with no reallocation.
+                    // frames that are read and dropped). It is reserved whole at once when a frame
+                    // at least as long has already arrived whole on this stream (the peer has
+                    // shown it sends such frames; the read then takes as few calls as the kernel
+                    // allows, with no reallocation); otherwise it grows as bytes arrive, like any
+                    // large frame, so a lying length prefix still costs only what was sent.
                     let mut v = if self.stripped.is_some() {
-                        Vec::with_capacity(full)
+                        if full <= self.largest {
+                            Vec::with_capacity(full)
+                        } else {
+                            Vec::with_capacity(have.len() + next_step(have.len(), full))
+                        }
                     } else if self.spare.capacity() >= full {
                         std::mem::take(&mut self.spare)
                     } else {
@@ -428,7 +445,7 @@ impl FrameReader {
             }
             self.wait(fd, wait)?;
             let most = if self.after_large && self.buf.is_empty() { HEADER + 10 } else { usize::MAX };
-            if sys::fd::read_spare_max(fd, &mut self.buf, most)? == 0 {
+            if sys::fd::read_spare(fd, &mut self.buf, most)? == 0 {
                 self.buf.clear();
                 return Err(RecvError::Disconnected);
             }
@@ -502,6 +519,79 @@ mod tests {
         // A deadline turns a hang into a test failure rather than a stuck test run.
         let deadline = Instant::now() + Duration::from_secs(60);
         assert!(matches!(r.recv_bytes(rx.as_fd(), Wait::Until(deadline)), Err(RecvError::Disconnected)));
+    }
+
+    #[test]
+    fn a_huge_byte_vector_prefix_reserves_memory_only_as_bytes_arrive() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let mut r = FrameReader::new();
+        // A frame that looks like one byte vector of 64 MiB - 4 (a 4-byte length prefix).
+        let claimed = 64usize << 20;
+        let body = claimed - 4;
+        let prefix = block::varint(body);
+        assert_eq!(prefix.1, 4);
+        let mut head = (claimed as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(&prefix.0[..4]);
+        sys::fd::write_all2(tx.as_fd(), &head, b"a few bytes", true).unwrap();
+        assert!(matches!(r.recv::<Vec<u8>>(rx.as_fd(), Wait::Now), Err(RecvError::Empty)));
+        assert!(r.stripped.is_some(), "read as a block");
+        assert!(r.large.as_ref().is_some_and(|(v, full)| v.len() == 11 && *full == body));
+        assert!(large_capacity(&r) <= FIRST_RESERVE + FIRST_RESERVE / 8, "{}", large_capacity(&r));
+        drop(tx);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        assert!(matches!(r.recv::<Vec<u8>>(rx.as_fd(), Wait::Until(deadline)), Err(RecvError::Disconnected)));
+        assert!(r.stripped.is_none(), "nothing of that frame is left");
+    }
+
+    #[test]
+    fn a_spare_larger_than_the_next_frame_reads_only_that_frame() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let sizes = [300_000usize, 100_000, 100_000, 70_000, 300_000];
+        let writer = std::thread::spawn(move || {
+            for (i, &n) in sizes.iter().enumerate() {
+                let data = vec![i as u8; n];
+                match i % 3 {
+                    0 => write_bytes(tx.as_fd(), true, &data, DEFAULT_MAX).unwrap(),
+                    1 => send(&tx, &data),
+                    _ => send(&tx, &Bytes(data)),
+                }
+            }
+        });
+        let mut r = FrameReader::new();
+        let wait = Wait::Until(Instant::now() + Duration::from_secs(60));
+        let mut into = vec![0u8; 400_000];
+        // Kept as the spare: 300 KB of room for the next, smaller frames.
+        assert_eq!(r.recv_bytes_into(rx.as_fd(), &mut into, wait).unwrap(), 300_000);
+        let n = r.recv_bytes_into(rx.as_fd(), &mut into, wait).unwrap();
+        assert_eq!(postcard::from_bytes::<Vec<u8>>(&into[..n]).unwrap(), vec![1; 100_000]);
+        assert_eq!(r.recv::<Bytes>(rx.as_fd(), wait).unwrap().0, vec![2; 100_000]);
+        assert_eq!(r.recv_bytes(rx.as_fd(), wait).unwrap(), vec![3; 70_000]);
+        let last: Vec<u8> = r.recv(rx.as_fd(), wait).unwrap();
+        assert!(last == vec![4; 300_000]);
+        writer.join().unwrap();
+        assert!(!r.has_buffered());
+    }
+
+    #[test]
+    fn a_block_finished_by_another_receive_leaves_the_stream_in_step() {
+        let (rx, tx) = sys::fd::socketpair().unwrap();
+        let data = Bytes(vec![7; 200_000]);
+        let mut frame = Vec::new();
+        encode_frame(&data, DEFAULT_MAX, &mut frame).unwrap();
+        let mut r = FrameReader::new();
+        let wait = Wait::Until(Instant::now() + Duration::from_secs(60));
+        let mut into = vec![0u8; 300_000];
+        for round in 0..3 {
+            // Begun as a byte vector, finished as raw bytes into a buffer; then the same again.
+            sys::fd::write_all2(tx.as_fd(), &frame[..100_000], &[], true).unwrap();
+            assert!(matches!(r.recv::<Vec<u8>>(rx.as_fd(), Wait::Now), Err(RecvError::Empty)));
+            sys::fd::write_all2(tx.as_fd(), &frame[100_000..], &[], true).unwrap();
+            let n = r.recv_bytes_into(rx.as_fd(), &mut into, wait).unwrap();
+            assert!(into[..n] == frame[HEADER..], "round {round}");
+        }
+        send(&tx, &data);
+        assert!(r.recv::<Bytes>(rx.as_fd(), wait).unwrap() == data);
+        assert!(!r.has_buffered());
     }
 
     #[test]

@@ -89,8 +89,8 @@ impl Wait {
 /// Waits until `word` no longer holds `seen`: spins briefly ([`spin_until`]: no system call), then registers in
 /// `waiters` and sleeps in the kernel. `TimedOut` at the deadline.
 ///
-/// The wake-up protocol, written once: a waker first changes `word` (SeqCst), then wakes only if
-/// `waiters` is non-zero (SeqCst); a waiter first raises `waiters`, then re-checks `word` before
+/// The wake-up protocol, written once: a waker first changes `word` (SeqCst, or Release followed
+/// by a SeqCst fence), then wakes only if `waiters` is non-zero (SeqCst); a waiter first raises `waiters`, then re-checks `word` before
 /// sleeping. One of the two always sees the other, so no wake-up is lost, and a waker pays the
 /// `futex` system call only when someone really sleeps.
 pub(crate) fn wait_on(
@@ -115,7 +115,8 @@ pub(crate) fn wait_on(
 /// Waits until `ready()` holds, where `ready` reads shared state that changes together with a
 /// bump of `seq`: spins on `ready` (no system call, no write to shared memory), then registers in
 /// `waiters` and sleeps on `seq`. The waker's half is [`bump_and_wake`], called after the change
-/// (made with `SeqCst`); it writes `seq` only when someone sleeps.
+/// (made with `SeqCst`, or followed by a `SeqCst` fence); it writes `seq` only when someone
+/// sleeps.
 pub(crate) fn wait_ready(
     seq: &AtomicU32,
     waiters: &AtomicU32,

@@ -51,13 +51,9 @@ pub(crate) fn set_socket_buffer(fd: BorrowedFd<'_>, recv: bool, size: usize) -> 
     Ok(usize::try_from(got).unwrap_or(0))
 }
 
-/// One `read(2)` into spare capacity, retried on `EINTR`; returns the bytes read.
-pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
-    read_spare_max(fd, buf, usize::MAX)
-}
-
-/// As [`read_spare`], reading at most `max` bytes.
-pub(crate) fn read_spare_max(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+/// One `read(2)` of at most `max` bytes into spare capacity, retried on `EINTR`; returns the
+/// bytes read.
+pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
     let room = max.min(spare.len());
     let spare = &mut spare[..room];
