@@ -195,10 +195,28 @@ fn unsafe_reinterpret<A, B>(q: &Queue<A>) -> &Queue<B> {
     unsafe { &*(q as *const Queue<A>).cast::<Queue<B>>() }
 }
 
-fn stress(kill_one_consumer: bool) {
+/// Items of a stress run: `make(i)` is item `i`, `index` reads `i` back.
+struct Items<T> {
+    make: fn(u32) -> T,
+    index: fn(&T) -> u32,
+}
+
+/// Plain numbers, through serde.
+const NUMBERS: Items<u32> = Items { make: |i| i, index: |i| *i };
+/// Byte vectors of 4 to 64 bytes, through the byte-block path (and around the ring's end).
+const VECTORS: Items<Vec<u8>> = Items {
+    make: |i| {
+        let mut v = i.to_le_bytes().to_vec();
+        v.resize(4 + (i % 61) as usize, i as u8);
+        v
+    },
+    index: |v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]),
+};
+
+fn stress<T: serde::Serialize + serde::de::DeserializeOwned>(kill_one_consumer: bool, items: Items<T>) {
     const TOTAL: u32 = 1_000_000;
     const PRODUCERS: u32 = 4;
-    let q: Queue<u32> = Queue::new(1000).unwrap();
+    let q: Queue<T> = Queue::new(1000).unwrap();
     let seen = shared_counters(TOTAL as usize);
     let received = shared_counters(1);
     let consumers: Vec<_> = (0..4)
@@ -207,8 +225,8 @@ fn stress(kill_one_consumer: bool) {
                 q.close();
                 loop {
                     match q.get() {
-                        Ok(i) => {
-                            seen[i as usize].fetch_add(1, Ordering::Relaxed);
+                        Ok(item) => {
+                            seen[(items.index)(&item) as usize].fetch_add(1, Ordering::Relaxed);
                             received[0].fetch_add(1, Ordering::Relaxed);
                         }
                         Err(RecvError::Disconnected) => return Ok(()),
@@ -224,7 +242,7 @@ fn stress(kill_one_consumer: bool) {
             let q = &q;
             mp_core::spawn(move || {
                 for i in (p..TOTAL).step_by(PRODUCERS as usize) {
-                    q.put(&i).unwrap();
+                    q.put(&(items.make)(i)).unwrap();
                 }
             })
             .unwrap()
@@ -260,13 +278,19 @@ fn stress(kill_one_consumer: bool) {
 #[test]
 fn stress_4_producers_4_consumers_exactly_once() {
     let _s = serial();
-    stress(false);
+    stress(false, NUMBERS);
 }
 
 #[test]
 fn stress_with_a_consumer_killed_midway() {
     let _s = serial();
-    stress(true);
+    stress(true, NUMBERS);
+}
+
+#[test]
+fn stress_byte_vectors_with_a_consumer_killed_midway() {
+    let _s = serial();
+    stress(true, VECTORS);
 }
 
 #[test]
