@@ -2,24 +2,11 @@
 //! after a fork and across threads, and a clear error (never a hang) once the server is gone.
 
 mod common;
-use common::{count_children, count_fds};
+use common::{count_children, count_fds, within};
 use mp_core::Manager;
 use mp_core::manager::ManagerError;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
-
-/// Runs `f` on a helper thread and fails if it takes longer than `limit` (a hang fails the test).
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("did not finish within {limit:?}"),
-        Err(_) => panic!("the test body panicked (see above)"),
-    }
-}
 
 /// One test at a time: a child forked by one test would otherwise inherit (for its lifetime)
 /// the listening socket another test's `Manager::start` had open at that moment, and that

@@ -1,7 +1,7 @@
 //! The pool across real worker processes: every API row, and failure per task.
 
 mod common;
-use common::{count_children, count_fds};
+use common::{count_children, count_fds, within};
 use mp_core::{MapError, Pool, TaskError};
 use serde::{Serialize, Serializer};
 use std::collections::HashSet;
@@ -12,19 +12,6 @@ use std::time::{Duration, Instant};
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` on a helper thread and fails if it takes longer than `limit` (a hang fails the test).
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("did not finish within {limit:?}"),
-        Err(_) => panic!("the test body panicked (see above)"),
-    }
 }
 
 const LIMIT: Duration = Duration::from_secs(60);

@@ -1,13 +1,13 @@
 //! The requester's side: starting the server, sending a request, and reading its replies.
 
 use super::protocol::{Call, MAX_REQUEST, Reply, Request};
-use crate::process::{Child, Served, next_child, registry, sweep};
+use crate::process::{Child, Served, hold_output, next_child, registry, sweep};
 use crate::{Outcome, Pid, Process, current_process};
 use mp_ipc::handoff;
 use mp_ipc::os as sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -28,15 +28,9 @@ pub(super) fn control() -> io::Result<BorrowedFd<'static>> {
         return Ok(fd.as_fd());
     }
     let (mine, theirs) = handoff::seqpacket_pair()?;
-    // As `Builder::spawn` does: flush buffered output (else every child of the server would
-    // print it again) and hold both locks across the fork, so that no other thread holds them
-    // then (they would stay locked in the server and in every child it forks).
-    let stdout = io::stdout();
-    let mut out_lock = stdout.lock();
-    let _ = out_lock.flush();
-    let stderr = io::stderr();
-    let mut err_lock = stderr.lock();
-    let _ = err_lock.flush();
+    // As `Builder::spawn` does (else every child of the server would print buffered output
+    // again, and a lock held by another thread would stay locked in the server and its children).
+    let (out_lock, err_lock) = hold_output();
     // Held across the fork like the output locks: the server empties its copy (the records of
     // this process's children are not its own).
     let children = registry();

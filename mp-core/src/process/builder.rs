@@ -6,7 +6,7 @@ use crate::forkserver::StartMethod;
 use mp_ipc::os as sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -269,15 +269,7 @@ impl Builder {
             ));
         }
         let (numbers, name) = super::next_child(self.name.take());
-        // Buffered output must not be printed twice (once by each process): flush it, and hold
-        // both locks across the fork, so that no other thread holds them at that moment (the
-        // child, a copy of this thread, can then still take them: they are reentrant).
-        let stdout = io::stdout();
-        let mut out_lock = stdout.lock();
-        let _ = out_lock.flush();
-        let stderr = io::stderr();
-        let mut err_lock = stderr.lock();
-        let _ = err_lock.flush();
+        let (out_lock, err_lock) = super::hold_output();
         if DEV_NULL.get().is_none()
             && let Ok(fd) = sys::open_dev_null()
         {

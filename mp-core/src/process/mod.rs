@@ -326,6 +326,18 @@ static IDENTITY: AtomicPtr<Identity> = AtomicPtr::new(std::ptr::null_mut());
 /// Children started so far by this process (Python's `_process_counter`).
 static CHILD_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Flushes buffered standard output and error and takes both locks, to be held across a
+/// `fork`: buffered output is then not printed twice (once by each process), and no other
+/// thread holds either lock at that moment (the child, a copy of this thread, can still take
+/// them: they are reentrant).
+pub(crate) fn hold_output() -> (io::StdoutLock<'static>, io::StderrLock<'static>) {
+    let mut out = io::stdout().lock();
+    let _ = out.flush();
+    let mut err = io::stderr().lock();
+    let _ = err.flush();
+    (out, err)
+}
+
 /// Numbers and names the next child of this process: `(identity numbers, name)`, the name
 /// being `name` or `Process-N` (see [`Builder::name`]).
 pub(crate) fn next_child(name: Option<String>) -> (Vec<u32>, String) {

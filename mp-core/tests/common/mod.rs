@@ -70,3 +70,16 @@ pub fn kill_and_time_daemon(
     assert_eq!(join_within(parent, Duration::from_secs(30)).signal(), Some(9));
     took
 }
+
+/// Runs `f` on a helper thread and fails if it takes longer than `limit` (a hang fails the test).
+pub fn within<T: Send + 'static>(limit: std::time::Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("did not finish within {limit:?}"),
+        Err(_) => panic!("the test body panicked (see above)"),
+    }
+}

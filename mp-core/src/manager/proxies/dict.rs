@@ -1,6 +1,6 @@
 //! [`DictProxy`]: Python's `Manager().dict()`.
 
-use super::{decode, encode, len_of, unexpected, values_of};
+use super::{decode, encode, len_of, maybe_of, stored, unexpected, values_of};
 use crate::manager::client::Client;
 use crate::manager::error::ManagerError;
 use crate::manager::protocol::{Blob, ObjId, Reply, Request};
@@ -94,10 +94,7 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        match self.client.call(&Request::DictGet(self.obj, encode(key)?))? {
-            Reply::Maybe(v) => v.as_ref().map(decode).transpose(),
-            _ => Err(unexpected()),
-        }
+        maybe_of(&self.client, &Request::DictGet(self.obj, encode(key)?))
     }
 
     /// The value under `key`, or `V::default()` when there is none (Python's
@@ -181,10 +178,7 @@ where
     {
         let req =
             Request::DictSet { obj: self.obj, key: encode(key)?, value: encode(value)?, return_old: true };
-        match self.client.call(&req)? {
-            Reply::Maybe(v) => v.as_ref().map(decode).transpose(),
-            _ => Err(unexpected()),
-        }
+        maybe_of(&self.client, &req)
     }
 
     /// Removes `key` and returns its value (Python's `d.pop(key, None)`).
@@ -208,10 +202,7 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        match self.client.call(&Request::DictRemove { obj: self.obj, key: encode(key)?, return_old: true })? {
-            Reply::Maybe(v) => v.as_ref().map(decode).transpose(),
-            _ => Err(unexpected()),
-        }
+        maybe_of(&self.client, &Request::DictRemove { obj: self.obj, key: encode(key)?, return_old: true })
     }
 
     /// Removes `key` without sending its value back (Python's `del d[key]`); whether it was
@@ -342,10 +333,7 @@ where
         Q: Serialize + ?Sized,
     {
         let key = encode(key)?;
-        let mut seen = match self.client.call(&Request::DictGet(self.obj, key.clone()))? {
-            Reply::Maybe(v) => v,
-            _ => return Err(unexpected()),
-        };
+        let mut seen = stored(&self.client, &Request::DictGet(self.obj, key.clone()))?;
         loop {
             let new = f(seen.as_ref().map(decode).transpose()?);
             let new_blob = encode(&new)?;
@@ -360,10 +348,7 @@ where
                 Reply::Bool(false) => {}
                 _ => return Err(unexpected()),
             }
-            seen = match self.client.call(&Request::DictGet(self.obj, key.clone()))? {
-                Reply::Maybe(v) => v,
-                _ => return Err(unexpected()),
-            };
+            seen = stored(&self.client, &Request::DictGet(self.obj, key.clone()))?;
         }
     }
 

@@ -1,6 +1,6 @@
 //! [`ListProxy`]: Python's `Manager().list()`.
 
-use super::{decode, encode, len_of, unexpected, values_of};
+use super::{decode, encode, len_of, maybe_of, unexpected, values_of};
 use crate::manager::client::Client;
 use crate::manager::error::ManagerError;
 use crate::manager::protocol::{Blob, ObjId, Reply, Request};
@@ -68,13 +68,6 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         }
     }
 
-    fn maybe(&self, req: Request) -> Result<Option<T>, ManagerError> {
-        match self.client.call(&req)? {
-            Reply::Maybe(v) => v.as_ref().map(decode).transpose(),
-            _ => Err(unexpected()),
-        }
-    }
-
     /// Appends `value` (Python's `l.append(value)`).
     ///
     /// # Errors
@@ -137,7 +130,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self, index: usize) -> Result<Option<T>, ManagerError> {
-        self.maybe(Request::ListGet(self.obj, index as u64))
+        maybe_of(&self.client, &Request::ListGet(self.obj, index as u64))
     }
 
     /// Replaces the element at `index` (Python's `l[index] = value`).
@@ -230,7 +223,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pop(&self) -> Result<Option<T>, ManagerError> {
-        self.maybe(Request::ListPop(self.obj))
+        maybe_of(&self.client, &Request::ListPop(self.obj))
     }
 
     /// The number of elements (Python's `len(l)`).

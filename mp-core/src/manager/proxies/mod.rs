@@ -40,6 +40,19 @@ fn len_of(client: &Client, obj: ObjId) -> Result<usize, ManagerError> {
     }
 }
 
+/// Sends `req`, which answers with a stored value or none: the value as stored.
+fn stored(client: &Client, req: &Request) -> Result<Option<Blob>, ManagerError> {
+    match client.call(req)? {
+        Reply::Maybe(v) => Ok(v),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Sends `req`, which answers with a stored value or none, and decodes it as a `T`.
+fn maybe_of<T: DeserializeOwned>(client: &Client, req: &Request) -> Result<Option<T>, ManagerError> {
+    stored(client, req)?.as_ref().map(decode).transpose()
+}
+
 /// Sends `req`, which answers with a list of stored values, and decodes each as a `T`.
 fn values_of<T: DeserializeOwned>(client: &Client, req: &Request) -> Result<Vec<T>, ManagerError> {
     match client.call(req)? {

@@ -1,6 +1,6 @@
 //! [`NamespaceProxy`]: Python's `Manager().Namespace()`.
 
-use super::{decode, encode, unexpected};
+use super::{encode, maybe_of, unexpected};
 use crate::manager::client::Client;
 use crate::manager::error::ManagerError;
 use crate::manager::protocol::{ObjId, Reply, Request};
@@ -66,10 +66,7 @@ impl NamespaceProxy {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ManagerError> {
-        match self.client.call(&Request::NsGet(self.obj, name.to_owned()))? {
-            Reply::Maybe(v) => v.as_ref().map(decode).transpose(),
-            _ => Err(unexpected()),
-        }
+        maybe_of(&self.client, &Request::NsGet(self.obj, name.to_owned()))
     }
 
     /// Sets the attribute `name` (Python's `ns.name = value`).
